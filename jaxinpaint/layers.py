@@ -34,6 +34,7 @@ from typing import Any, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 Array = jax.Array
@@ -63,7 +64,7 @@ def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int
   """
   (kh, kw), (sh, sw) = kernel_hw, strides
   return lax.reduce_window(
-      count_map, jnp.array(0, count_map.dtype), lax.add,
+      count_map, np.zeros((), count_map.dtype), lax.add,  # numpy init: lowers to reduce_window_sum
       window_dimensions=(1, kh, kw, 1),
       window_strides=(1, sh, sw, 1),
       padding=((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))

@@ -297,3 +297,22 @@ def test_matches_torch_nvidia_partialconv2d(torch):
     y, nm = layers.partial_conv(x, mask, kernel, bias, strides=stride)
     np.testing.assert_allclose(y, out.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(nm[..., 0], update[:, 0].numpy())
+
+
+def test_nhw1_fast_path_uses_one_window_sum_not_a_mask_convolution():
+  x, mask, kernel, bias = random_inputs(23, 3)
+  jaxpr = str(jax.make_jaxpr(lambda a, m: layers.partial_conv(a, m, kernel, bias, strides=2))(x, mask))
+  assert jaxpr.count("conv_general_dilated") == 1  # only the feature convolution
+  assert jaxpr.count("reduce_window_sum") == 1
+
+
+def test_non_square_kernel_matches_reference():
+  rng = np.random.default_rng(29)
+  x = rng.uniform(-1, 1, (N, H, W, C_IN)).astype(np.float32)
+  mask = (rng.uniform(size=(N, H, W, 1)) > 0.6).astype(np.float32)
+  kernel = rng.normal(size=(3, 5, C_IN, C_OUT)).astype(np.float32) / np.sqrt(45)
+  bias = rng.normal(size=(C_OUT,)).astype(np.float32)
+  y, nm = layers.partial_conv(x, mask, kernel, bias, strides=2)
+  y_ref, nm_ref = np_partial_conv(x, mask, kernel, bias, 2)
+  np.testing.assert_array_equal(nm, nm_ref)
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
