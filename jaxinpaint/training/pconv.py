@@ -1,0 +1,197 @@
+"""Partial-convolution U-Net training (Liu et al. 2018): state, update step, evaluation, sampling.
+
+Implements the model protocol of `jaxinpaint.training.registry` for `config.model = 'pconv'`:
+
+* Loss: `jaxinpaint.losses.pconv_loss` (paper eq. 1-7: L_valid + 6 L_hole + 0.05 L_perceptual
+  + 120 (L_style_out + L_style_comp) + 0.1 L_tv) with weights from `config.loss`. The perceptual and style
+  terms need ImageNet VGG-16 features (`config.vgg_weights`, loaded with `jaxinpaint.models.vgg.pretrained`).
+* Optimiser: Adam (paper: lr 2e-4 in phase 1, 5e-5 in phase 2).
+* Phase 2 (fine-tuning, paper sec. 4): the U-Net runs with `freeze_encoder_bn=True` (encoder BatchNorm uses
+  its running averages) and the encoder BN scale/bias are excluded from the optimiser with
+  `optax.multi_transform` (`set_to_zero` on every `params/enc*/bn/*`), so they stay exactly unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+Config = ml_collections.ConfigDict
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+def build_model(config: Config, *, freeze_encoder_bn: bool | None = None):
+  from jaxinpaint.models.pconv_unet import PConvUNet  # pylint: disable=import-outside-toplevel
+  p = config.pconv
+  if freeze_encoder_bn is None:
+    freeze_encoder_bn = config.phase == 2
+  kwargs = dict(num_levels=p.num_levels, freeze_encoder_bn=freeze_encoder_bn,
+                dtype=jnp.dtype(p.get('dtype', 'float32')))
+  if p.get('features'):
+    kwargs['features'] = tuple(p.features)
+  if p.get('kernel_sizes'):
+    kwargs['kernel_sizes'] = tuple(p.kernel_sizes)
+  return PConvUNet(**kwargs)
+
+
+def validate_config(config: Config) -> None:
+  """One-line ValueErrors for PConv-specific mistakes (checked before anything is compiled)."""
+  multiple = 2 ** config.pconv.num_levels
+  if config.image_size % multiple:
+    raise ValueError(f'config.image_size={config.image_size} must be divisible by 2**config.pconv.num_levels='
+                     f'{multiple} (the U-Net halves the resolution {config.pconv.num_levels} times)')
+  if config.phase not in (1, 2):
+    raise ValueError(f'config.phase={config.phase} must be 1 (train) or 2 (fine-tune with frozen encoder BN)')
+  uses_vgg = config.loss.perceptual > 0 or config.loss.style > 0
+  if uses_vgg and not config.get('vgg_weights') and not config.loss.allow_missing_vgg:
+    raise ValueError(
+        'the perceptual/style loss terms need ImageNet VGG-16 weights: set --config.vgg_weights=PATH.npz '
+        '(convert with `python -m jaxinpaint.weights convert`), or opt out with '
+        '--config.loss.allow_missing_vgg=True (trains without perceptual/style terms)')
+
+
+def uses_vgg(config: Config) -> bool:
+  return bool(config.get('vgg_weights')) and (config.loss.perceptual > 0 or config.loss.style > 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _feature_fn(path: str):
+  from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
+  return vgg.pretrained(path, depth=16)
+
+
+def feature_fn(config: Config):
+  return _feature_fn(str(config.vgg_weights)) if uses_vgg(config) else None
+
+
+def loss_fn(config: Config, output, target, mask):
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  l = config.loss
+  fn = feature_fn(config)
+  kwargs = dict(valid_weight=l.valid, hole_weight=l.hole, tv_weight=l.tv)
+  if fn is not None:
+    kwargs.update(feature_fn=fn, perceptual_weight=l.perceptual, style_weight=l.style)
+  return losses.pconv_loss(output, target, mask, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ optimiser
+
+_FROZEN_IN_PHASE_2 = re.compile(r'^enc\d+/bn/')
+
+
+def param_labels(params) -> Any:
+  """'frozen' for encoder BN scale/bias (phase 2 only trains the rest), 'train' otherwise."""
+  def label(path, _):
+    name = '/'.join(str(getattr(k, 'key', k)) for k in path)
+    return 'frozen' if _FROZEN_IN_PHASE_2.match(name) else 'train'
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def learning_rate_schedule(config: Config):
+  warmup = int(config.get('warmup_steps', 0))
+  if warmup <= 0:
+    return optax.constant_schedule(config.learning_rate)
+  return optax.linear_schedule(0.0, config.learning_rate, warmup)
+
+
+def make_optimizer(config: Config) -> optax.GradientTransformation:
+  adam = optax.adam(learning_rate_schedule(config), b1=config.get('adam_b1', 0.9), b2=config.get('adam_b2', 0.999))
+  if config.phase == 2:
+    return optax.multi_transform({'train': adam, 'frozen': optax.set_to_zero()}, param_labels)
+  return adam
+
+
+# ------------------------------------------------------------------------------------------ protocol
+
+def example_batch(config: Config, batch_size: int) -> dict[str, np.ndarray]:
+  s = config.image_size
+  return {'image': np.zeros((batch_size, s, s, 3), np.float32), 'mask': np.ones((batch_size, s, s, 1), np.float32)}
+
+
+def pipeline_kwargs(config: Config) -> dict[str, Any]:
+  del config
+  return {}
+
+
+def init_state(config: Config, rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
+  model = build_model(config)
+  init_rng, rng = jax.random.split(rng)
+  variables = model.init(init_rng, batch['image'][:1], batch['mask'][:1], train=False)
+  params = variables['params']
+  batch_stats = variables.get('batch_stats', {})
+  opt_state = make_optimizer(config).init(params)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=opt_state, rng=rng)
+
+
+def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
+  """One Adam update on the global batch (BN statistics are the global batch's under jit+sharding)."""
+  model = build_model(config)
+  optimizer = make_optimizer(config)
+  image, mask = batch['image'], batch['mask']
+
+  def objective(params):
+    output, updates = model.apply({'params': params, 'batch_stats': state.batch_stats}, image, mask,
+                                  train=True, mutable=['batch_stats'])
+    total, terms = loss_fn(config, output, image, mask)
+    return total, (terms, updates)
+
+  (loss, (terms, updates)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+  param_updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, param_updates)
+  new_stats = updates.get('batch_stats', state.batch_stats)
+  metrics = {'loss': loss, **terms, 'lr': learning_rate_schedule(config)(state.step),
+             'grad_norm': optax.global_norm(grads)}
+  new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state)
+  return new_state, metrics
+
+
+def _apply(config: Config, state: TrainState, image, mask):
+  model = build_model(config)
+  return model.apply({'params': state.params, 'batch_stats': state.batch_stats}, image, mask, train=False)
+
+
+def eval_step(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  image, mask = batch['image'], batch['mask']
+  output = _apply(config, state, image, mask)
+  loss, terms = loss_fn(config, output, image, mask)
+  comp = mask * image + (1.0 - mask) * output
+  mse = jnp.mean((comp - image) ** 2)
+  return {'loss': loss, **terms, 'l1_composite': jnp.mean(jnp.abs(comp - image)),
+          'psnr_composite': -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))}
+
+
+def sample(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  image, mask = batch['image'], batch['mask']
+  output = jnp.clip(_apply(config, state, image, mask), 0.0, 1.0)
+  return {'masked input': image * mask + (1.0 - mask), 'output': output,
+          'composite': mask * image + (1.0 - mask) * output, 'ground truth': image}
+
+
+def predict(config: Config, state: TrainState, images, masks):
+  """Raw network output in [0, 1] (the evaluator composites with `jaxinpaint.losses.composite`)."""
+  return jnp.clip(_apply(config, state, images, masks), 0.0, 1.0)
+
+
+def init_from_previous(config: Config, new_state: TrainState, old_state: TrainState) -> TrainState:
+  """Phase 2 starts from phase 1's weights and BN statistics with a fresh optimiser and step 0."""
+  del config
+  return new_state.replace(params=old_state.params, batch_stats=old_state.batch_stats)

@@ -1,0 +1,59 @@
+"""Train an inpainting model: thin absl entry point over `jaxinpaint.training`.
+
+  python train.py --config configs/quickstart.py --workdir runs/quickstart
+  python train.py --config configs/pconv_celeba.py --workdir runs/celeba --config.batch_size=8 \\
+      --config.images=/data/celeba/train --config.vgg_weights=weights/vgg16.npz
+  python train.py --config configs/pconv_celeba.py:phase2 --workdir runs/celeba_ft --config.init_from=runs/celeba
+
+Every config field can be overridden with --config.FIELD=VALUE. Re-running the same command resumes from the
+latest checkpoint in --workdir (or reports that the run is finished). Configuration mistakes are reported
+as one line before anything is compiled.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file (configs/*.py[:arg]).',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, samples and eval results.')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  from jaxinpaint.training import loop, mesh  # pylint: disable=import-outside-toplevel
+  config = _CONFIG.value
+  try:
+    mesh.initialize_distributed(coordinator_address=config.get('coordinator_address', ''),
+                                num_processes=int(config.get('num_processes', 1)),
+                                process_id=int(config.get('process_id', 0)))
+    loop.validate_config(config)
+  except ValueError as e:
+    print(f'train.py: error: {e}', file=sys.stderr)
+    sys.exit(2)
+  try:
+    summary = loop.train_and_evaluate(config, _WORKDIR.value, progress=_PROGRESS.value)
+  except (loop.NonFiniteLossError, loop.ConfigError) as e:
+    print(f'train.py: error: {e}', file=sys.stderr)
+    sys.exit(1)
+  if summary['status'] == 'already_done':
+    return
+  print(f'training finished at step {summary["step"]}: {summary["workdir"]}')
+  if summary.get('sample_path'):
+    print(f'  sample grid (masked input | output | composite | ground truth): {summary["sample_path"]}')
+  print(f'  loss curve: {summary["loss_curve"]}')
+  print(f'  metrics: {summary["workdir"]}/metrics.jsonl')
+  if summary.get('eval'):
+    ev = summary['eval']
+    shown = ', '.join(f'{k}={v:.4g}' for k, v in ev.items() if isinstance(v, float))
+    print(f'  held-out evaluation ({ev["num_images"]} images): {shown}')
+    print(f'  eval results: {summary["eval_path"]}; eval grid: {summary["eval_sample_path"]}')
+
+
+if __name__ == '__main__':
+  app.run(main)
