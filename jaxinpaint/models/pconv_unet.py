@@ -12,7 +12,9 @@ Architecture (paper, Sec. 3.3 and the supplementary layer table), for `num_level
 Masks are 1 = valid, 0 = hole. Skip concatenations pass the masks to the partial convolution as channel
 groups, so each decoder layer counts valid entries exactly. Weights use He initialisation (the paper's
 reference [11]). Convolutions followed by BatchNorm carry no bias (BN's offset replaces it, as in the
-common PyTorch reproduction); enc1 and the last decoder layer have a bias.
+common PyTorch reproduction); enc1 and the last decoder layer have a bias. BatchNorm matches torch's
+`BatchNorm2d(momentum=0.1, eps=1e-5)` except that flax updates the running variance with the biased batch
+variance (torch uses the unbiased one); ported running statistics are used as they are.
 """
 
 from __future__ import annotations
