@@ -91,8 +91,9 @@ def resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
   big_h, big_w = mask.shape
   if (h, w) == (big_h, big_w):
     return mask.copy()
-  rows = np.minimum(((np.arange(h) + 0.5) * big_h / h).astype(np.int64), big_h - 1)
-  cols = np.minimum(((np.arange(w) + 0.5) * big_w / w).astype(np.int64), big_w - 1)
+  # Integer arithmetic: exact at ties such as (7.5 * 512 / 40 = 96), where float formulations disagree.
+  rows = (2 * np.arange(h, dtype=np.int64) + 1) * big_h // (2 * h)
+  cols = (2 * np.arange(w, dtype=np.int64) + 1) * big_w // (2 * w)
   return mask[rows[:, None], cols[None, :]]
 
 

@@ -81,9 +81,14 @@ def test_load_resizes_with_nearest_like_pil(nvidia, shape):
   path = folder / rows[250]["file"]
   m = masks.load(path, shape=shape)
   assert m.shape == shape and set(np.unique(m)) <= {0.0, 1.0}
-  # Independent reference: PIL's NEAREST resize of the raw file (pixel-centre rule).
-  ref = np.asarray(Image.open(path).convert("L").resize(shape[::-1], Image.NEAREST)) <= 127
-  np.testing.assert_array_equal(m == 1, ref)
+  # Reference from the definition: output pixel i samples input pixel floor((i + 0.5) * H / h).
+  raw = _raw(path) <= 127
+  rows = [int(np.floor((i + 0.5) * 512 / shape[0])) for i in range(shape[0])]
+  cols = [int(np.floor((j + 0.5) * 512 / shape[1])) for j in range(shape[1])]
+  np.testing.assert_array_equal(m == 1, raw[np.ix_(rows, cols)])
+  # PIL's NEAREST uses the same rule; it may differ only where (i + 0.5) * H / h is an exact integer tie.
+  pil = np.asarray(Image.open(path).convert("L").resize(shape[::-1], Image.NEAREST)) <= 127
+  assert np.mean(pil != (m == 1)) < 0.005
 
 
 def test_load_errors(tmp_path):

@@ -1,0 +1,376 @@
+"""Tests for jaxinpaint.data: sources, decoding, preprocessing, the resumable pipeline and eval pairs."""
+
+import csv
+import importlib.util
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import color, feature
+
+from jaxinpaint import data, masks
+
+
+def _png(path, arr):
+  Image.fromarray(arr).save(path)
+  return path
+
+
+def _batches(p, n):
+  return [next(p) for _ in range(n)]
+
+
+def _assert_same(b1, b2):
+  assert len(b1) == len(b2)
+  for x, y in zip(b1, b2):
+    assert x.keys() == y.keys()
+    for k in x:
+      np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def small_folder(tmp_path_factory, shared_data):
+  """8 real photos (copied to tmp, repository untouched), in nested folders with mixed extensions."""
+  root = tmp_path_factory.mktemp("photos")
+  srcs = sorted((shared_data / "natural" / "BSDS500" / "train").glob("*.jpg"))[:5]
+  srcs += sorted((shared_data / "places" / "gmcnn_places2_256x256").glob("*.png"))[:3]
+  for i, s in enumerate(srcs):
+    sub = root / ("a" if i % 2 else "b/c")
+    sub.mkdir(parents=True, exist_ok=True)
+    shutil.copy(s, sub / (s.stem + (s.suffix.upper() if i == 0 else s.suffix)))
+  (root / "notes.txt").write_text("not an image")
+  return root
+
+
+# -- sources -----------------------------------------------------------------------------------------
+
+def test_folder_source_recursive_sorted(small_folder):
+  src = data.open_source(str(small_folder))
+  assert len(src) == 8
+  names = [src.name(i) for i in range(len(src))]
+  assert names == sorted(names) and not any(n.endswith(".txt") for n in names)
+  assert any(n.endswith(".JPG") for n in names)
+  img = src.load(0)
+  assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3
+  assert 0 <= img.min() and img.max() <= 1
+
+
+def test_flist_with_spaces_and_relative_paths(tmp_path, shared_data):
+  kodak = shared_data / "natural" / "Kodak24"
+  spaced = tmp_path / "dir with space" / "my photo 1.png"
+  spaced.parent.mkdir()
+  shutil.copy(kodak / "kodim01.png", spaced)
+  flist = tmp_path / "train.flist"
+  flist.write_text(f"dir with space/my photo 1.png\n\n{kodak / 'kodim02.png'}\r\n")
+  src = data.open_source(str(flist))
+  assert len(src) == 2
+  assert src.name(0) == str(spaced)
+  np.testing.assert_array_equal(src.load(0), data.load_image(kodak / "kodim01.png"))
+  bad = tmp_path / "bad.flist"
+  bad.write_text("missing file.png\n")
+  with pytest.raises(FileNotFoundError, match="missing file.png"):
+    data.open_source(str(bad))
+  empty = tmp_path / "empty.flist"
+  empty.write_text("\n")
+  with pytest.raises(ValueError, match="no image paths"):
+    data.open_source(str(empty))
+
+
+def test_builtin_split_is_fixed_and_disjoint():
+  train, held = data.open_source("builtin:train"), data.open_source("builtin:heldout")
+  assert data.open_source("builtin").paths == train.paths
+  assert len(held) == 3 and len(train) >= 8
+  assert not {p.name for p in train.paths} & {p.name for p in held.paths}
+  assert len(data.open_source("builtin:all")) == len(train) + len(held)
+  for src in (train, held):
+    for i in range(len(src)):
+      img = src.load(i)
+      assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32
+  with pytest.raises(ValueError, match="builtin"):
+    data.open_source("builtin:test")
+
+
+def test_missing_and_empty_sources(tmp_path):
+  with pytest.raises(FileNotFoundError, match="does_not_exist"):
+    data.open_source(str(tmp_path / "does_not_exist"))
+  (tmp_path / "empty").mkdir()
+  (tmp_path / "empty" / "readme.md").write_text("x")
+  with pytest.raises(ValueError, match="no images"):
+    data.open_source(str(tmp_path / "empty"))
+  with pytest.raises(ValueError, match="images spec"):
+    data.open_source("")
+  with pytest.raises(ValueError, match="tfds"):
+    data.open_source("tfds:")
+
+
+# -- decoding ----------------------------------------------------------------------------------------
+
+def test_decoding_converts_modes_to_rgb_float(tmp_path):
+  rng = np.random.default_rng(0)
+  rgb = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+  gray = rgb[..., 0]
+  ref_gray = np.repeat(gray[..., None], 3, -1) / 255
+  # Grayscale.
+  np.testing.assert_allclose(data.load_image(_png(tmp_path / "g.png", gray)), ref_gray, atol=1e-6)
+  # RGBA: alpha dropped.
+  rgba = np.concatenate([rgb, rng.integers(0, 256, (6, 5, 1), dtype=np.uint8)], -1)
+  np.testing.assert_allclose(data.load_image(_png(tmp_path / "a.png", rgba)), rgb / 255, atol=1e-6)
+  # Palette.
+  pal = Image.fromarray(rgb).quantize(8)
+  pal.save(tmp_path / "p.png")
+  np.testing.assert_allclose(data.load_image(tmp_path / "p.png"), np.asarray(pal.convert("RGB")) / 255,
+                             atol=1e-6)
+  # 16-bit grayscale.
+  g16 = rng.integers(0, 65536, (6, 5), dtype=np.uint16)
+  Image.fromarray(g16).save(tmp_path / "g16.png")
+  out = data.load_image(tmp_path / "g16.png")
+  np.testing.assert_allclose(out, np.repeat(g16[..., None], 3, -1) / 65535, atol=1e-6)
+  # BMP / TIFF / WEBP (lossless) round trips.
+  for ext in ("bmp", "tiff", "webp"):
+    p = tmp_path / f"x.{ext}"
+    Image.fromarray(rgb).save(p, **({"lossless": True} if ext == "webp" else {}))
+    np.testing.assert_allclose(data.load_image(p), rgb / 255, atol=1e-6, err_msg=ext)
+
+
+def test_to_rgb_float_arrays():
+  assert data.to_rgb_float(np.zeros((3, 4), np.uint8)).shape == (3, 4, 3)
+  np.testing.assert_allclose(data.to_rgb_float(np.full((2, 2, 1), 65535, np.uint16)), 1.0)
+  with pytest.raises(ValueError, match="image"):
+    data.to_rgb_float(np.zeros((2, 2, 5), np.uint8))
+
+
+# -- preprocessing -----------------------------------------------------------------------------------
+
+def test_preprocess_modes():
+  img = np.random.default_rng(0).random((218, 178, 3), dtype=np.float32)
+  # CelebA: the centre 178x178 of a 218x178 face is rows 20..198.
+  np.testing.assert_array_equal(data.preprocess(img, image_size=178, crop="celeba"), img[20:198])
+  np.testing.assert_array_equal(data.preprocess(img, image_size=178, crop="center"), img[20:198])
+  assert data.preprocess(img, image_size=64, crop="center").shape == (64, 64, 3)
+  # Random crop: a window of the image.
+  out = data.preprocess(img, image_size=50, crop="random", rng=np.random.default_rng(3))
+  hits = [(y, x) for y in range(218 - 49) for x in range(178 - 49)
+          if np.array_equal(img[y:y + 50, x:x + 50], out)]
+  assert len(hits) == 1
+  # Smaller than the crop: resized up first.
+  small = img[:40, :30]
+  assert data.preprocess(small, image_size=64, crop="random", rng=np.random.default_rng(0)).shape == (64, 64, 3)
+  # Flip: same rng stream, so the output is the unflipped crop or its mirror, and both happen.
+  kinds = set()
+  for seed in range(10):
+    a = data.preprocess(img, image_size=50, rng=np.random.default_rng(seed))
+    b = data.preprocess(img, image_size=50, rng=np.random.default_rng(seed), flip=True)
+    assert np.array_equal(a, b) or np.array_equal(a[:, ::-1], b)
+    kinds.add(np.array_equal(a, b))
+  assert kinds == {True, False}
+  with pytest.raises(ValueError, match="crop"):
+    data.preprocess(img, image_size=8, crop="zoom")
+  with pytest.raises(ValueError, match="rng"):
+    data.preprocess(img, image_size=8)
+
+
+# -- pipeline ----------------------------------------------------------------------------------------
+
+def test_pipeline_batches_determinism_and_content(small_folder, shared_data):
+  kw = dict(images=str(small_folder), masks=str(shared_data / "masks_nvidia_test300"), image_size=48,
+            batch_size=3, with_edges=True)
+  b1 = _batches(data.create_train_pipeline(seed=7, **kw), 3)
+  b2 = _batches(data.create_train_pipeline(seed=7, **kw), 3)
+  b3 = _batches(data.create_train_pipeline(seed=8, **kw), 3)
+  _assert_same(b1, b2)
+  assert not np.array_equal(b1[0]["image"], b3[0]["image"])
+  b = b1[0]
+  assert {k: v.shape for k, v in b.items()} == {"image": (3, 48, 48, 3), "mask": (3, 48, 48, 1),
+                                                "gray": (3, 48, 48, 1), "edge": (3, 48, 48, 1)}
+  assert all(v.dtype == np.float32 for v in b.values())
+  assert set(np.unique(b["mask"])) <= {0.0, 1.0} and (b["mask"] == 0).any()
+  for i in range(3):
+    np.testing.assert_allclose(b["gray"][i, ..., 0], color.rgb2gray(b["image"][i]), atol=1e-6)
+    # Edges of the full ground truth (no mask), exactly skimage's Canny.
+    np.testing.assert_array_equal(b["edge"][i, ..., 0],
+                                  feature.canny(b["gray"][i, ..., 0].astype(np.float64), sigma=2.0))
+
+
+def test_pipeline_workers_do_not_change_batches(small_folder):
+  kw = dict(images=str(small_folder), masks="mix:irregular=1,block=1", image_size=32, batch_size=4, seed=1)
+  with data.create_train_pipeline(num_workers=2, **kw) as p:
+    threaded = _batches(p, 4)
+  _assert_same(threaded, _batches(data.create_train_pipeline(num_workers=0, **kw), 4))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_restored_iterator_continues_identically(small_folder, workers):
+  kw = dict(images=str(small_folder), masks="irregular", image_size=32, batch_size=3, seed=3,
+            num_workers=workers)
+  p = data.create_train_pipeline(**kw)
+  _batches(p, 2)
+  state = json.loads(json.dumps(p.get_state()))  # must survive a JSON checkpoint
+  expected = _batches(p, 4)  # crosses the epoch boundary (8 images, batches of 3)
+  assert p.get_state()["epoch"] == 2
+  q = data.create_train_pipeline(**kw)
+  q.set_state(state)
+  _assert_same(_batches(q, 4), expected)
+  # Restoring on the same (already advanced) iterator works too.
+  p.set_state(state)
+  _assert_same(_batches(p, 4), expected)
+  p.close()
+  q.close()
+
+
+def test_each_epoch_visits_every_image_once(shared_data):
+  src = data.open_source("builtin:heldout")
+  p = data.create_train_pipeline(images="builtin:heldout", masks="block", image_size=16, batch_size=1,
+                                 seed=0, crop="resize", flip=False)
+  refs = [data.preprocess(src.load(i), image_size=16, crop="resize") for i in range(3)]
+  seen = []
+  for _ in range(6):
+    img = next(p)["image"][0]
+    seen.append(next(i for i, r in enumerate(refs) if np.array_equal(r, img)))
+  assert sorted(seen[:3]) == sorted(seen[3:]) == [0, 1, 2]
+
+
+def test_set_state_validation(small_folder):
+  p = data.create_train_pipeline(images=str(small_folder), masks="block", image_size=16, batch_size=2, seed=0)
+  with pytest.raises(ValueError, match="state"):
+    p.set_state({"epoch": 0})
+  with pytest.raises(ValueError, match="out of range"):
+    p.set_state({"epoch": 0, "position": 99})
+  with pytest.raises(ValueError, match="seed"):
+    p.set_state({"epoch": 0, "position": 0, "seed": 1})
+
+
+def test_corrupt_images_are_skipped_with_one_warning(tmp_path, shared_data):
+  folder = tmp_path / "imgs"
+  folder.mkdir()
+  kodak = shared_data / "natural" / "Kodak24"
+  for name in ("kodim01.png", "kodim02.png", "kodim03.png"):
+    shutil.copy(kodak / name, folder / name)
+  jpg = sorted((shared_data / "natural" / "BSDS500" / "train").glob("*.jpg"))[0].read_bytes()
+  (folder / "truncated.jpg").write_bytes(jpg[: len(jpg) // 2])
+  (folder / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 50)
+  p = data.create_train_pipeline(images=str(folder), masks="block", image_size=32, batch_size=2, seed=0)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    batches = _batches(p, 9)  # 18 good examples = 6 epochs of 3 good images
+  msgs = [str(w.message) for w in caught if issubclass(w.category, data.CorruptImageWarning)]
+  assert len(msgs) == 2  # once per file, not once per epoch
+  assert any("truncated.jpg" in m for m in msgs) and any("garbage.png" in m for m in msgs)
+  assert p.source.num_corrupt == 2
+  assert p.num_skipped == 12  # 2 bad files x 6 epochs
+  assert all(b["image"].shape == (2, 32, 32, 3) for b in batches)
+
+
+def test_all_corrupt_raises_instead_of_spinning(tmp_path):
+  (tmp_path / "bad.png").write_bytes(b"nope")
+  p = data.create_train_pipeline(images=str(tmp_path), masks="block", image_size=8, batch_size=2, seed=0)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    with pytest.raises(RuntimeError, match="could be decoded"):
+      next(p)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch_size=0), "batch_size"), (dict(image_size=-1), "image_size"), (dict(seed=-1), "seed"),
+    (dict(crop="zoom"), "crop"), (dict(num_workers=-2), "num_workers"), (dict(masks="nowhere/x"), "masks"),
+])
+def test_pipeline_bad_arguments(small_folder, kwargs, match):
+  kw = dict(images=str(small_folder), masks="block", image_size=16, batch_size=2, seed=0)
+  kw.update(kwargs)
+  with pytest.raises((ValueError, FileNotFoundError), match=match):
+    data.create_train_pipeline(**kw)
+
+
+def test_other_size_masks_are_resized_nearest(tmp_path, shared_data):
+  # A mask folder at 512 feeding a 40x40 pipeline without augmentation: exactly the nearest resize.
+  src = shared_data / "masks_nvidia_test300" / "04000.png"
+  folder = tmp_path / "m"
+  folder.mkdir()
+  shutil.copy(src, folder / "only.png")
+  sampler = masks.MaskFolder(folder, augment=False)
+  got = sampler(np.random.default_rng(0), (40, 40))
+  raw = np.asarray(Image.open(src)) <= 127  # True = valid
+  idx = [int(np.floor((i + 0.5) * 512 / 40)) for i in range(40)]  # nearest pixel centre
+  np.testing.assert_array_equal(got == 1, raw[np.ix_(idx, idx)])
+  assert set(np.unique(got)) <= {0.0, 1.0}
+
+
+# -- tfds ----------------------------------------------------------------------------------------------
+
+def test_tfds_source_offline_with_mock_data():
+  tfds = pytest.importorskip("tensorflow_datasets")
+  tf_installed = importlib.util.find_spec("tensorflow") is not None
+  with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
+    src = data.open_source("tfds:celeb_a:train")
+    assert len(src) == 5
+    img = src.load(0)
+    assert img.shape == (218, 178, 3) and img.dtype == np.float32
+    p = data.create_train_pipeline(images="tfds:celeb_a", masks="irregular:0.1-0.2", image_size=32,
+                                   batch_size=2, seed=0, crop="celeba", with_edges=True)
+    b = _batches(p, 3)  # crosses an epoch of 5
+    assert b[0]["image"].shape == (2, 32, 32, 3) and b[0]["edge"].shape == (2, 32, 32, 1)
+    state = p.get_state()
+    more = _batches(p, 2)
+    q = data.create_train_pipeline(images="tfds:celeb_a", masks="irregular:0.1-0.2", image_size=32,
+                                   batch_size=2, seed=0, crop="celeba", with_edges=True)
+    q.set_state(state)
+    _assert_same(_batches(q, 2), more)
+  if not tf_installed:
+    # The data_source path ran without TensorFlow being installed at all.
+    import sys
+    assert "tensorflow" not in sys.modules
+
+
+def test_tfds_unprepared_dataset_is_a_clear_error(tmp_path):
+  pytest.importorskip("tensorflow_datasets")
+  with pytest.raises(FileNotFoundError, match="tfds build"):
+    data.TfdsSource("mnist", "train", data_dir=str(tmp_path))
+
+
+# -- evaluation pairs ----------------------------------------------------------------------------------
+
+def test_eval_pairs_fixed_one_to_one_with_manifest_buckets(shared_data):
+  mask_dir = shared_data / "masks_nvidia_test300"
+  with open(mask_dir / "MANIFEST.csv", newline="") as f:
+    manifest = {r["file"]: r for r in csv.DictReader(f)}
+  kw = dict(images=str(shared_data / "places"), masks=str(mask_dir), image_size=64, limit=12)
+  pairs = data.create_eval_pairs(seed=0, **kw)
+  again = data.create_eval_pairs(seed=0, **kw)
+  other = data.create_eval_pairs(seed=1, **kw)
+  assert len(pairs) == 12
+  assert [p.mask_path for p in pairs] == [p.mask_path for p in again]
+  assert [p.mask_path for p in pairs] != [p.mask_path for p in other]
+  assert len({p.mask_path for p in pairs}) == 12 and len({p.image_path for p in pairs}) == 12
+  # The first 12 cover every (bucket, border) group once.
+  assert {(p.bucket, p.border) for p in pairs} == {(b, f) for b in masks.BUCKETS
+                                                   for f in ("holes_off_border", "holes_may_touch_border")}
+  for p in pairs:
+    row = manifest[p.mask_path.rsplit("/", 1)[1]]
+    lo, hi = row["hole_ratio_bucket"].split("-")
+    assert p.bucket == f"({float(lo):g},{float(hi):g}]" and p.border == row["border_flag_measured"]
+    assert p.image.shape == (64, 64, 3) and p.mask.shape == (64, 64)
+    assert set(np.unique(p.mask)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(p.mask, masks.load(p.mask_path, shape=(64, 64)))
+    np.testing.assert_array_equal(pairs[0].image, again[0].image)
+
+
+def test_eval_pairs_measure_without_manifest_and_generate(tmp_path, shared_data):
+  src = shared_data / "masks_nvidia_test300"
+  folder = tmp_path / "m"
+  folder.mkdir()
+  with open(src / "MANIFEST.csv", newline="") as f:
+    rows = list(csv.DictReader(f))[::50][:3]
+  for r in rows:
+    shutil.copy(src / r["file"], folder / r["file"])
+  pairs = data.create_eval_pairs(images="builtin:heldout", masks=str(folder), image_size=32)
+  by_file = {r["file"]: r for r in rows}
+  for p in pairs:
+    r = by_file[p.mask_path.rsplit("/", 1)[1]]
+    lo, hi = r["hole_ratio_bucket"].split("-")
+    assert p.bucket == f"({float(lo):g},{float(hi):g}]" and p.border == r["border_flag_measured"]
+  gen = data.create_eval_pairs(images="builtin:heldout", masks="irregular:0.4-0.5", image_size=32, seed=2)
+  assert all(p.mask_path is None and p.bucket == "(0.4,0.5]" == masks.hole_ratio_bucket(p.mask) for p in gen)
+  with pytest.raises(ValueError, match="crop"):
+    data.create_eval_pairs(images="builtin:heldout", masks="block", image_size=32, crop="random")
