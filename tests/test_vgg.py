@@ -1,0 +1,266 @@
+"""Tests for jaxinpaint.models.vgg: parity with a torchvision-layout VGG built in torch, freezing,
+jit/grad use inside a loss, and clear errors for bad weight files."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from jaxinpaint import weights
+from jaxinpaint.models import vgg
+
+# Every named layer a loss in this project uses: PConv (VGG-16) pool1-3; EdgeConnect (VGG-19)
+# perceptual relu1_1..relu5_1 and style relu2_2, relu3_4, relu4_4, relu5_2.
+LOSS_LAYERS = {16: ("pool1", "pool2", "pool3"),
+               19: ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu2_2", "relu3_4",
+                    "relu4_4", "relu5_2")}
+# Non-square, and 48 -> 24 -> 12 -> 6 -> 3 -> 1 exercises floor pooling on an odd size.
+INPUT_SHAPE = (2, 32, 48, 3)
+
+
+def torch_vgg_features(torch, depth):
+  """torchvision's ``vgg{depth}().features`` written out with torch.nn layers (no torchvision)."""
+  nn = torch.nn
+  layers, cin = [], 3
+  for block, count in enumerate(vgg.BLOCKS[depth]):
+    for _ in range(count):
+      layers += [nn.Conv2d(cin, vgg.WIDTHS[block], kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+      cin = vgg.WIDTHS[block]
+    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+  return nn.Sequential(*layers)
+
+
+def make_torch_vgg(torch, depth, seed):
+  """A torchvision-named VGG (``features.N``, a small stand-in ``classifier``) with random weights."""
+  torch.manual_seed(seed)
+  model = torch.nn.Module()
+  model.features = torch_vgg_features(torch, depth)
+  model.classifier = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+  for m in model.features:
+    if isinstance(m, torch.nn.Conv2d):
+      torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+      torch.nn.init.normal_(m.bias, std=0.1)  # Non-zero so a dropped bias fails the test.
+  return model.eval()
+
+
+def torch_named_activations(torch, model, depth, x_nhwc):
+  """Runs the torch VGG on the normalised input and names each ReLU/MaxPool output."""
+  mean = torch.tensor(vgg.IMAGENET_MEAN).view(1, 3, 1, 1)
+  std = torch.tensor(vgg.IMAGENET_STD).view(1, 3, 1, 1)
+  h = (torch.from_numpy(x_nhwc).permute(0, 3, 1, 2) - mean) / std
+  names = iter(vgg.layer_names(depth))
+  out = {}
+  with torch.no_grad():
+    for layer in model.features:
+      h = layer(h)
+      if isinstance(layer, (torch.nn.ReLU, torch.nn.MaxPool2d)):
+        out[next(names)] = h.permute(0, 2, 3, 1).numpy().copy()
+  return out
+
+
+def assert_close_relative(ours, ref, name, rtol=1e-4):
+  ours = np.asarray(ours)
+  assert ours.shape == ref.shape, (name, ours.shape, ref.shape)
+  scale = float(np.max(np.abs(ref)))
+  assert scale > 0, f"{name}: reference is all zeros; the test would not discriminate"
+  err = float(np.max(np.abs(ours - ref)))
+  assert err <= rtol * scale, f"{name}: max abs err {err:.3g} > {rtol} * max|ref| {scale:.3g}"
+
+
+@pytest.fixture(scope="module")
+def torch_vggs(torch, tmp_path_factory):
+  """VGG-16 and VGG-19 torch models saved as .pth, torchvision-named .safetensors (VGG-16) and
+  timm-named .safetensors (VGG-19: ``pre_logits``/``head`` keys, ``model.`` prefix)."""
+  root = tmp_path_factory.mktemp("vgg")
+  out = {}
+  for depth, seed in ((16, 0), (19, 1)):
+    model = make_torch_vgg(torch, depth, seed)
+    state = model.state_dict()
+    pth = root / f"vgg{depth}.pth"
+    torch.save(state, pth)
+    arrays = {k: v.numpy() for k, v in state.items()}
+    if depth == 19:
+      arrays = {("model." + k.replace("classifier.0", "pre_logits.fc1")
+                 .replace("classifier.2", "head.fc")): v for k, v in arrays.items()}
+    st = root / f"vgg{depth}.safetensors"
+    save_file(arrays, str(st))
+    out[depth] = dict(model=model, pth=pth, safetensors=st)
+  return out
+
+
+@pytest.mark.parametrize("depth", [16, 19])
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_matches_torch_on_every_named_layer(torch, torch_vggs, depth, fmt):
+  entry = torch_vggs[depth]
+  x = np.random.default_rng(depth).uniform(0, 1, INPUT_SHAPE).astype(np.float32)
+  ref = torch_named_activations(torch, entry["model"], depth, x)
+  features = vgg.pretrained(entry[fmt], depth=depth)
+  ours = features(jnp.asarray(x))
+  assert set(ours) == set(vgg.layer_names(depth))
+  for name in vgg.layer_names(depth):
+    assert_close_relative(ours[name], ref[name], f"vgg{depth}/{fmt}/{name}")
+  assert set(LOSS_LAYERS[depth]) <= set(ours)
+
+
+def test_gradient_wrt_input_matches_torch_and_weights_are_frozen(torch, torch_vggs):
+  entry = torch_vggs[16]
+  x = np.random.default_rng(3).uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
+  features = vgg.pretrained(entry["pth"], depth=16)
+
+  @jax.jit
+  def loss(img):  # A jitted loss closing over the feature function, as the losses do.
+    f = features(img)
+    return jnp.sum(f["pool3"] ** 2) + jnp.sum(f["relu2_2"])
+
+  grad = np.asarray(jax.grad(loss)(jnp.asarray(x)))
+
+  xt = torch.from_numpy(x).requires_grad_(True)
+  mean = torch.tensor(vgg.IMAGENET_MEAN).view(1, 3, 1, 1)
+  std = torch.tensor(vgg.IMAGENET_STD).view(1, 3, 1, 1)
+  h = (xt.permute(0, 3, 1, 2) - mean) / std
+  acts = {}
+  names = iter(vgg.layer_names(16))
+  for layer in entry["model"].features:
+    h = layer(h.clone() if isinstance(layer, torch.nn.ReLU) else h)
+    if isinstance(layer, (torch.nn.ReLU, torch.nn.MaxPool2d)):
+      acts[next(names)] = h
+  (torch.sum(acts["pool3"] ** 2) + torch.sum(acts["relu2_2"])).backward()
+  assert_close_relative(grad, xt.grad.numpy(), "d loss / d x", rtol=1e-4)
+
+  # The partial's first argument is the weights; the jitted apply must give them zero gradient.
+  apply_fn, params = features.func, features.args[0]
+  g = jax.grad(lambda p: jnp.sum(apply_fn(p, jnp.asarray(x))["pool2"]))(params)
+  assert all(float(jnp.max(jnp.abs(leaf))) == 0.0 for leaf in jax.tree.leaves(g))
+
+
+def test_feature_fn_is_a_pytree_and_layers_option_truncates(torch_vggs):
+  features = vgg.pretrained(torch_vggs[16]["safetensors"], depth=16)
+  only = vgg.pretrained(torch_vggs[16]["safetensors"], depth=16, layers=("relu1_2", "pool2"))
+  x = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (1, 16, 24, 3)).astype(np.float32))
+  full = features(x)
+  part = only(x)
+  assert set(part) == {"relu1_2", "pool2"}
+  np.testing.assert_array_equal(np.asarray(part["pool2"]), np.asarray(full["pool2"]))
+
+  # Passed as a jit argument (weights become arguments, not baked-in constants).
+  @jax.jit
+  def pooled_mean(fn, img):
+    return jnp.mean(fn(img)["pool2"])
+
+  np.testing.assert_allclose(float(pooled_mean(only, x)), float(jnp.mean(full["pool2"])), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------ errors (no torch needed)
+
+
+def random_state_dict(depth, seed=0):
+  rng = np.random.default_rng(seed)
+  return {name: rng.normal(size=weights.torch_shape(spec)).astype(np.float32)
+          for name, spec in vgg.param_specs(depth=depth).items()}
+
+
+def test_missing_file_names_the_file(tmp_path):
+  path = tmp_path / "nope.npz"
+  with pytest.raises(FileNotFoundError, match="nope.npz"):
+    vgg.pretrained(path, depth=16)
+
+
+def test_vgg19_file_for_depth16_is_rejected(tmp_path):
+  path = tmp_path / "vgg19.safetensors"
+  save_file(random_state_dict(19), str(path))
+  with pytest.raises(ValueError, match=r"vgg19\.safetensors.*holds VGG-19 weights, expected VGG-16"):
+    vgg.pretrained(path, depth=16)
+  assert set(vgg.pretrained(path, depth=19)(jnp.zeros((1, 32, 32, 3)))) == set(vgg.layer_names(19))
+
+
+def test_wrong_shape_names_parameter_and_expected_shape(tmp_path):
+  state = random_state_dict(16)
+  state["features.5.weight"] = np.zeros((128, 32, 3, 3), np.float32)
+  path = tmp_path / "bad_shape.npz"
+  np.savez(path, **state)
+  with pytest.raises(ValueError, match=r"bad_shape\.npz.*'features\.5\.weight'.*\(128, 32, 3, 3\)"
+                     r".*expected \(128, 64, 3, 3\)"):
+    vgg.load_params(path, depth=16)
+
+
+def test_missing_parameter_names_it_and_its_shape(tmp_path):
+  state = random_state_dict(16)
+  del state["features.28.bias"]
+  path = tmp_path / "incomplete.safetensors"
+  save_file(state, str(path))
+  with pytest.raises(ValueError, match=r"incomplete\.safetensors.*missing parameter "
+                     r"'features\.28\.bias' \(expected shape \(512,\)\)"):
+    vgg.load_params(path, depth=16)
+
+
+def test_non_finite_values_are_rejected(tmp_path):
+  state = random_state_dict(16)
+  state["features.0.weight"][0, 0, 0, 0] = np.nan
+  path = tmp_path / "nan.npz"
+  np.savez(path, **state)
+  with pytest.raises(ValueError, match=r"nan\.npz.*'features\.0\.weight'.*NaN"):
+    vgg.load_params(path, depth=16)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_truncated_file_is_a_clear_error(tmp_path, suffix):
+  path = tmp_path / f"full{suffix}"
+  if suffix == ".npz":
+    np.savez(path, **random_state_dict(16))
+  else:
+    save_file(random_state_dict(16), str(path))
+  data = path.read_bytes()
+  cut = tmp_path / f"cut{suffix}"
+  cut.write_bytes(data[: len(data) // 2])
+  with pytest.raises(ValueError, match=rf"cut\{suffix}.*truncated or corrupt"):
+    vgg.pretrained(cut, depth=16)
+
+
+def test_truncated_pth_is_a_clear_error(torch, tmp_path):
+  path = tmp_path / "full.pth"
+  torch.save({k: torch.from_numpy(v) for k, v in random_state_dict(16).items()}, path)
+  data = path.read_bytes()
+  cut = tmp_path / "cut.pth"
+  cut.write_bytes(data[: len(data) // 3])
+  with pytest.raises(ValueError, match=r"cut\.pth.*truncated or corrupt"):
+    vgg.pretrained(cut, depth=16)
+
+
+def test_require_weights_refuses_without_a_file(tmp_path):
+  with pytest.raises(FileNotFoundError) as info:
+    vgg.require_weights(None, depth=16, purpose="the PConv perceptual/style loss")
+  msg = str(info.value)
+  assert "the PConv perceptual/style loss" in msg
+  assert "python -m jaxinpaint.weights download vgg16" in msg
+  assert "python -m jaxinpaint.weights convert vgg16-397923af.pth vgg16.npz" in msg
+  assert "https://download.pytorch.org/models/vgg16-397923af.pth" in msg
+
+  missing = tmp_path / "vgg19.npz"
+  with pytest.raises(FileNotFoundError, match=r"vgg19\.npz.*does not exist.*vgg19-dcbb9e9d"):
+    vgg.require_weights(str(missing), depth=19, purpose="EdgeConnect")
+
+  path = tmp_path / "ok.npz"
+  np.savez(path, **random_state_dict(16))
+  assert "pool3" in vgg.require_weights(path, depth=16)(jnp.zeros((1, 32, 32, 3)))
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="depth must be 16 or 19"):
+    vgg.param_specs(depth=11)
+  params = vgg.init_random_params(jax.random.key(0), depth=16)
+  with pytest.raises(ValueError, match="unknown VGG-16 layer"):
+    vgg.from_params(params, depth=16, layers=("relu3_4",))(jnp.zeros((1, 32, 32, 3)))
+  with pytest.raises(ValueError, match="too small for layer 'pool4'"):
+    vgg.from_params(params, depth=16, layers=("pool4",))(jnp.zeros((1, 8, 16, 3)))
+  # Without `layers`, small inputs get every layer that fits: 8x16 -> up to relu4_3.
+  small = vgg.from_params(params, depth=16)(jnp.zeros((1, 8, 16, 3)))
+  assert "relu4_3" in small and "pool4" not in small
+  with pytest.raises(ValueError, match="NHWC RGB"):
+    vgg.from_params(params, depth=16)(jnp.zeros((1, 3, 32, 32)))
+
+
+def test_torchvision_indices():
+  # torchvision's features Sequential: conv indices before the first pool are 0, 2; then 5, 7 ...
+  assert vgg.torch_indices(16)["conv5_3"] == 28
+  assert vgg.torch_indices(19)["conv5_4"] == 34
