@@ -9,7 +9,9 @@ Every baseline is a predictor with the evaluator's signature `predict(images, ma
 `images` float (N, H, W, 3) in [0, 1], `masks` (N, H, W, 1) with 1 = known, 0 = hole (HWC / HW single
 images are accepted too); outputs float32 like `images`. The images are converted to uint8 only at the
 OpenCV / PatchMatch boundary (`round(255 x)`), so known pixels come back quantized; the evaluator always
-composites, which restores them exactly.
+composites, which restores them exactly. Hole pixels are replaced by the mean known colour before the
+library call (OpenCV reads unfilled hole pixels at the image border), so a baseline never depends on what
+the caller left in the hole.
 """
 
 from __future__ import annotations
@@ -54,9 +56,18 @@ def _prepare(images, masks, fn: str) -> tuple[np.ndarray, np.ndarray, bool]:
     masks = masks[..., 0]
   if masks.shape != images.shape[:3]:
     raise ValueError(f"{fn}: masks must be (N, H, W, 1) matching images {images.shape}, got shape {masks.shape}")
+  known = masks >= 0.5
+  # OpenCV's Telea/NS read not-yet-filled hole pixels next to the image border (clamped gradient
+  # stencils), so whatever the caller left in the hole would leak into the result -- the ground truth,
+  # if it was not erased. Pre-filling the hole with the mean known colour makes every baseline a function
+  # of the known pixels only.
+  images = images.astype(np.float64)
+  count = np.maximum(known.sum(axis=(1, 2)), 1)[:, None]
+  mean = (images * known[..., None]).sum(axis=(1, 2)) / count
+  images = np.where(known[..., None], images, mean[:, None, None, :])
   # uint8 only at the library boundary: OpenCV and PatchMatch work on 8-bit images.
-  images_u8 = np.clip(np.rint(images.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-  holes_u8 = np.where(masks < 0.5, 255, 0).astype(np.uint8)
+  images_u8 = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+  holes_u8 = np.where(known, 0, 255).astype(np.uint8)
   return images_u8, holes_u8, single
 
 

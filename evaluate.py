@@ -1,0 +1,66 @@
+"""Paper-style evaluation of an inpainting method: L1 (%), PSNR, SSIM (, FID) per hole-ratio bucket.
+
+Examples:
+  python evaluate.py --method telea --images ../shared/data/places \
+      --masks ../shared/data/masks_nvidia_test300 --size 256 --out results/telea
+  python evaluate.py --method pconv --workdir workdirs/quickstart --images builtin:heldout \
+      --masks irregular --out results/pconv --fid-weights pt_inception-2015-12-05.npz
+
+Writes OUT/results.md (the table), OUT/results.json (rows and per-image scores), OUT/worst.png and
+OUT/best.png (input | output | ground truth) and prints the table. Scores are always computed on the
+composite (known pixels are the ground truth). See `jaxinpaint.evaluation`.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from jaxinpaint import evaluation
+
+_METHOD = flags.DEFINE_enum("method", None, list(evaluation.METHODS),
+                            "Inpainting method: a trained model (pconv, edgeconnect) or a classical baseline "
+                            "(telea, ns: OpenCV; patchmatch: needs pip install pypatchmatch).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a pconv/edgeconnect model (latest checkpoint).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of a pconv/edgeconnect model.")
+_IMAGES = flags.DEFINE_string("images", None, "Ground-truth images: folder, .flist, tfds:NAME[:SPLIT] or builtin[:heldout].")
+_MASKS = flags.DEFINE_string("masks", None, "Masks: a mask folder (white = hole, e.g. the NVIDIA test masks) or a "
+                             "generator spec (irregular, irregular:0.1-0.2, block, half, mix:...).")
+_SIZE = flags.DEFINE_integer("size", 256, "Images and masks are evaluated at size x size.")
+_OUT = flags.DEFINE_string("out", None, "Output folder for results.md, results.json and the PNG grids.")
+_FID_WEIGHTS = flags.DEFINE_string("fid_weights", None, "Inception-v3 weights file (python -m jaxinpaint.weights); "
+                                   "adds FID columns. Also accepted as --fid-weights.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the image/mask pairing and of generated masks.")
+_LIMIT = flags.DEFINE_integer("limit", None, "Evaluate at most this many pairs.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per predictor call.")
+_NUM_CASES = flags.DEFINE_integer("num_cases", 4, "Rows in the worst.png / best.png grids.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+flags.mark_flags_as_required(["method", "images", "masks", "out"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if _WORKDIR.value and _CHECKPOINT.value:
+    raise app.UsageError("pass either --workdir or --checkpoint, not both")
+  logging.set_verbosity(logging.WARNING)  # keep JAX's backend probing out of the table output
+  try:
+    results = evaluation.run(
+        method=_METHOD.value, images=_IMAGES.value, masks=_MASKS.value, out=_OUT.value, size=_SIZE.value,
+        checkpoint=_WORKDIR.value or _CHECKPOINT.value, fid_weights=_FID_WEIGHTS.value, seed=_SEED.value,
+        limit=_LIMIT.value, batch_size=_BATCH_SIZE.value, num_cases=_NUM_CASES.value, progress=_PROGRESS.value)
+  except (ValueError, FileNotFoundError, ImportError) as e:
+    # Bad input is reported in one line naming the culprit, not as a stack trace.
+    print(f"evaluate.py: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(results.to_markdown())
+  print(f"wrote {_OUT.value}/results.md, results.json, worst.png, best.png")
+
+
+if __name__ == "__main__":
+  # absl flags use underscores; accept the documented --fid-weights spelling too.
+  sys.argv = [a.replace("--fid-weights", "--fid_weights", 1) if a.startswith("--fid-weights") else a
+              for a in sys.argv]
+  app.run(main)

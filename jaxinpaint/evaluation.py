@@ -1,0 +1,442 @@
+"""Paper-style evaluation: L1 (%), PSNR, SSIM (and FID, edge precision/recall) per hole-ratio bucket.
+
+Implements the protocol of Liu et al. 2018 (Partial Convolutions, Sec. 5.2 / Table 1) and Nazeri et al.
+2019 (EdgeConnect, Table 1): every image/mask pair is completed by a predictor, the prediction is
+*composited* with the ground truth (`comp = mask * target + (1 - mask) * output`, so known pixels are never
+scored from the network output), and the metrics of `jaxinpaint.metrics` are averaged over the images of
+each hole-to-image-area bucket (0.01,0.1], ..., (0.5,0.6] and over all images; when the mask set records
+whether holes touch the image border (the NVIDIA test masks' MANIFEST.csv), also per border/no-border.
+
+* `evaluate(predict, pairs, ...) -> EvalResults` does the work (batched, jitted metrics, tqdm progress);
+* `EvalResults.to_markdown()` / `.to_json()` and `write_results(results, out_dir)` write `results.md`,
+  `results.json` (rows + per-image scores) and `worst.png` / `best.png` grids (input | output | gt);
+* `run(method=..., images=..., masks=..., ...)` is what `evaluate.py` calls: pairs from
+  `jaxinpaint.data.create_eval_pairs`, a baseline from `jaxinpaint.baselines` or a trained model from
+  `jaxinpaint.training.restore_predictor`, optional FID from `jaxinpaint.models.inception.pretrained`.
+
+Predictors are `predict(images (N,H,W,3), masks (N,H,W,1)) -> outputs (N,H,W,3)` on float32 NumPy in [0, 1]
+(mask 1 = known, 0 = hole), or return a dict `{'image': outputs, 'edge': (N,H,W,1) edge map in [0, 1]}`
+(EdgeConnect), in which case edge precision/recall inside the hole are reported too. A predictor receives
+the images with hole pixels set to 0, so it cannot peek at the ground truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import re
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from jaxinpaint import metrics
+
+__all__ = [
+    "CLASSICAL_METHODS",
+    "LEARNED_METHODS",
+    "METHODS",
+    "EvalResults",
+    "evaluate",
+    "write_results",
+    "load_predictor",
+    "run",
+]
+
+CLASSICAL_METHODS = ("telea", "ns", "patchmatch")
+LEARNED_METHODS = ("pconv", "edgeconnect")
+METHODS = LEARNED_METHODS + CLASSICAL_METHODS
+
+ALL = "all"
+# Names of the border groups in the tables (values as in the NVIDIA test set's MANIFEST.csv).
+_BORDER_NAMES = {"holes_may_touch_border": "border", "holes_off_border": "no border"}
+# EdgeConnect's EdgeAccuracy threshold for binarising edge maps.
+_EDGE_THRESHOLD = 0.5
+
+Predictor = Callable[[np.ndarray, np.ndarray], Any]
+FeatureFn = Callable[[np.ndarray], Any]
+
+
+# --------------------------------------------------------------------------------------------- results
+
+
+@dataclasses.dataclass
+class EvalResults:
+  """Outcome of `evaluate`.
+
+  Attributes:
+    rows: one dict per table row: `bucket` (a hole-ratio label or 'all'), `border` ('all' or the mask
+      set's border flag), `count`, `l1`, `psnr`, `ssim`, and when computed `fid`, `edge_precision`,
+      `edge_recall`. Means over the images of the row (edge precision/recall pool the pixel counts of the
+      row, like EdgeConnect's EdgeAccuracy pools a batch).
+    per_image: one dict per pair: `index`, `image_path`, `mask_path`, `bucket`, `border`, `hole_ratio`,
+      `l1`, `psnr`, `ssim` (and `edge_tp`, `edge_selected`, `edge_relevant` with edges).
+    cases: {'worst': [...], 'best': [...]} lists of dicts with `index`, `psnr` and the arrays `input`
+      (holes white), `output` (the composite) and `target`, ranked by PSNR.
+    method: a label for the tables.
+  """
+  rows: list[dict[str, Any]]
+  per_image: list[dict[str, Any]]
+  cases: dict[str, list[dict[str, Any]]]
+  method: str = ""
+
+  def row(self, bucket: str = ALL, border: str = ALL) -> dict[str, Any]:
+    """The row of a bucket ('all' or e.g. '(0.1,0.2]') and border group ('all' or a border flag)."""
+    for r in self.rows:
+      if r["bucket"] == bucket and r["border"] == border:
+        return r
+    raise KeyError(f"no row for bucket={bucket!r}, border={border!r}")
+
+  @property
+  def has_border(self) -> bool:
+    return any(r["border"] != ALL for r in self.rows)
+
+  def to_json(self) -> dict[str, Any]:
+    """JSON-serialisable dict: method, rows and per-image scores (PSNR of a perfect image is Infinity)."""
+    cases = {k: [{key: c[key] for key in ("index", "psnr", "image_path", "mask_path")} for c in v]
+             for k, v in self.cases.items()}
+    return {"method": self.method, "rows": self.rows, "per_image": self.per_image, "cases": cases}
+
+  def to_markdown(self) -> str:
+    """Markdown tables: one row per hole-ratio bucket plus 'all'; a second table split by border."""
+    title = f"### {self.method}\n\n" if self.method else ""
+    text = title + markdown_table([r for r in self.rows if r["border"] == ALL])
+    if self.has_border:
+      text += "\n\nBy whether holes touch the image border:\n\n"
+      text += markdown_table([r for r in self.rows if r["border"] != ALL], with_border=True)
+    return text + "\n"
+
+
+def _fmt(value: float | None, digits: int) -> str:
+  if value is None:
+    return "-"
+  if math.isinf(value):
+    return "inf" if value > 0 else "-inf"
+  return f"{value:.{digits}f}"
+
+
+# Column key, header, decimals.
+_COLUMNS = (("l1", "L1 (%) ↓", 2), ("psnr", "PSNR (dB) ↑", 2), ("ssim", "SSIM ↑", 4), ("fid", "FID ↓", 2),
+            ("edge_precision", "edge precision ↑", 4), ("edge_recall", "edge recall ↑", 4))
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]], *, with_border: bool = False) -> str:
+  """Formats result rows as a Markdown table (columns present in any row; L1/PSNR/FID 2 decimals, SSIM 4)."""
+  cols = [c for c in _COLUMNS if any(r.get(c[0]) is not None for r in rows)]
+  header = ["hole ratio"] + (["border"] if with_border else []) + ["pairs"] + [c[1] for c in cols]
+  lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+  for r in rows:
+    cells = [r["bucket"]] + ([_BORDER_NAMES.get(r["border"], r["border"])] if with_border else [])
+    cells += [str(r["count"])] + [_fmt(r.get(key), digits) for key, _, digits in cols]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def _bucket_sort_key(label: str) -> float:
+  nums = re.findall(r"[0-9.]+", label)
+  return float(nums[0]) if nums else math.inf
+
+
+def _bucket_of(pair, mask: np.ndarray) -> str:
+  bucket = getattr(pair, "bucket", None)
+  if bucket:
+    return str(bucket)
+  from jaxinpaint import masks as masks_lib  # pylint: disable=g-import-not-at-top
+  return masks_lib.hole_ratio_bucket(mask)
+
+
+def _check_pair(pair, index: int, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+  name = getattr(pair, "image_path", None) or f"pair {index}"
+  image = np.asarray(pair.image, np.float32)
+  mask = np.asarray(pair.mask, np.float32)
+  if image.ndim != 3 or image.shape[-1] != 3:
+    raise ValueError(f"image of {name} must be (H, W, 3) RGB, got shape {image.shape}")
+  if mask.ndim == 3 and mask.shape[-1] == 1:
+    mask = mask[..., 0]
+  if mask.shape != image.shape[:2]:
+    raise ValueError(f"mask {getattr(pair, 'mask_path', None) or index} has size {mask.shape}, but its image "
+                     f"{name} is {image.shape[:2]}: images and masks must have the same size")
+  if image_size is not None and image.shape[:2] != image_size:
+    raise ValueError(f"all pairs must have the same size; {name} is {image.shape[:2]}, expected {image_size}")
+  # Binarise as jaxinpaint.masks does (<= 0.5 is a hole), so "known" is exact.
+  return image, (mask > 0.5).astype(np.float32)
+
+
+def _unpack_prediction(pred: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+  edge = None
+  if isinstance(pred, Mapping):
+    if "image" not in pred:
+      raise ValueError(f"a predictor returning a dict must have an 'image' entry, got keys {sorted(pred)}")
+    edge = pred.get("edge")
+    pred = pred["image"]
+  out = np.asarray(pred, np.float32)
+  if out.shape != shape:
+    raise ValueError(f"predictor returned images of shape {out.shape}, expected {shape} (the input shape)")
+  if edge is not None:
+    edge = np.asarray(edge, np.float32)
+    if edge.ndim == 3:
+      edge = edge[..., None]
+    if edge.shape != shape[:3] + (1,):
+      raise ValueError(f"predictor returned edges of shape {edge.shape}, expected {shape[:3] + (1,)}")
+  return out, edge
+
+
+def _ground_truth_edges(targets: np.ndarray, sigma: float) -> np.ndarray:
+  """Canny edges of the full ground-truth gray images (EdgeConnect's edge targets), (N, H, W, 1)."""
+  from jaxinpaint import edges as edges_lib  # pylint: disable=g-import-not-at-top
+  gray = edges_lib.rgb_to_gray(targets)
+  return np.stack([edges_lib.canny(g, sigma=sigma) for g in gray])[..., None]
+
+
+def _holed_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+  """The masked input as the papers draw it: holes white."""
+  return mask[..., None] * image + (1.0 - mask[..., None])
+
+
+def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
+             feature_fn: FeatureFn | None = None, edge_sigma: float = 2.0, num_cases: int = 4,
+             progress: bool = True, method: str = "") -> EvalResults:
+  """Scores a predictor on image/mask pairs, per hole-ratio bucket and border group.
+
+  Args:
+    predict: `predict(images (B,H,W,3), masks (B,H,W,1)) -> (B,H,W,3)` or `{'image': ..., 'edge': ...}`;
+      float32 NumPy in [0, 1], masks 1 = known. Always called with full batches of `batch_size` (the last
+      batch is padded by repeating its last pair) so a jitted model compiles once.
+    pairs: objects with `image` (H,W,3), `mask` (H,W) 1 = known, and optionally `bucket`, `border`,
+      `image_path`, `mask_path` (`jaxinpaint.data.EvalPair`); all of one size. Without `bucket` the hole
+      ratio of the mask decides it (`jaxinpaint.masks.hole_ratio_bucket`).
+    batch_size: images per predictor call.
+    feature_fn: optional `features(images (B,H,W,3)) -> (B, D)` (Inception pool3) for FID between the
+      composites and the ground truth, per row with at least 2 images.
+    edge_sigma: Canny sigma of the ground-truth edges for edge precision/recall (EdgeConnect uses 2).
+    num_cases: how many worst and best pairs (by PSNR) to keep for pictures.
+    progress: show a tqdm progress bar.
+    method: label stored in the results.
+
+  Returns:
+    `EvalResults`.
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  pairs = list(pairs)
+  if not pairs:
+    raise ValueError("pairs is empty: no image/mask pairs to evaluate")
+
+  per_image: list[dict[str, Any]] = []
+  feats_out: list[np.ndarray] = []
+  feats_gt: list[np.ndarray] = []
+  cases: list[dict[str, Any]] = []
+  size = None
+  bar = None
+  if progress:
+    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+    bar = tqdm(total=len(pairs), desc=f"evaluate {method}".strip(), unit="img")
+  try:
+    for start in range(0, len(pairs), batch_size):
+      chunk = pairs[start:start + batch_size]
+      checked = []
+      for i, p in enumerate(chunk):
+        image, mask = _check_pair(p, start + i, size)
+        size = image.shape[:2]
+        checked.append((image, mask))
+      n = len(checked)
+      padded = checked + [checked[-1]] * (batch_size - n)
+      targets = np.stack([c[0] for c in padded])
+      masks = np.stack([c[1] for c in padded])[..., None]
+      inputs = targets * masks  # holes zeroed: the predictor never sees the ground truth there
+      out, edge = _unpack_prediction(predict(inputs, masks), targets.shape)
+      # The composite: known pixels are the ground truth, whatever the predictor returned there.
+      comp = masks * targets + (1.0 - masks) * out
+      l1s = np.asarray(metrics.l1(comp, targets))[:n]
+      psnrs = np.asarray(metrics.psnr(comp, targets))[:n]
+      ssims = np.asarray(metrics.ssim(comp, targets))[:n]
+      if feature_fn is not None:
+        feats_out.append(np.asarray(feature_fn(comp), np.float64)[:n])
+        feats_gt.append(np.asarray(feature_fn(targets), np.float64)[:n])
+      if edge is not None:
+        hole = masks[:n] <= 0.5
+        gt_edge = _ground_truth_edges(targets[:n], edge_sigma) > _EDGE_THRESHOLD
+        pred_edge = edge[:n] > _EDGE_THRESHOLD
+      for i in range(n):
+        p = chunk[i]
+        mask = checked[i][1]
+        rec = {
+            "index": start + i,
+            "image_path": str(getattr(p, "image_path", "") or ""),
+            "mask_path": str(getattr(p, "mask_path", "") or ""),
+            "bucket": _bucket_of(p, mask),
+            "border": getattr(p, "border", None),
+            "hole_ratio": float(np.mean(mask <= 0.5)),
+            "l1": float(l1s[i]),
+            "psnr": float(psnrs[i]),
+            "ssim": float(ssims[i]),
+        }
+        if edge is not None:
+          rec["edge_tp"] = int(np.sum(gt_edge[i] & pred_edge[i] & hole[i]))
+          rec["edge_selected"] = int(np.sum(pred_edge[i] & hole[i]))
+          rec["edge_relevant"] = int(np.sum(gt_edge[i] & hole[i]))
+        per_image.append(rec)
+        if num_cases > 0:
+          cases.append({"index": start + i, "psnr": rec["psnr"], "image_path": rec["image_path"],
+                        "mask_path": rec["mask_path"], "input": _holed_input(targets[i], mask),
+                        "output": comp[i], "target": targets[i]})
+      if num_cases > 0:
+        # Keep only the current worst and best `num_cases` (bounded memory on large sets).
+        cases.sort(key=lambda c: (c["psnr"], c["index"]))
+        if len(cases) > 2 * num_cases:
+          cases = cases[:num_cases] + cases[-num_cases:]
+      if bar is not None:
+        bar.update(n)
+  finally:
+    if bar is not None:
+      bar.close()
+
+  k = min(num_cases, len(cases))
+  worst = cases[:k]
+  best = cases[::-1][:k]
+  features = (np.concatenate(feats_out), np.concatenate(feats_gt)) if feature_fn is not None else None
+  rows = _aggregate(per_image, features)
+  return EvalResults(rows=rows, per_image=per_image, cases={"worst": worst, "best": best}, method=method)
+
+
+def _row(bucket: str, border: str, recs: list[dict[str, Any]], idx: list[int],
+         features: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any]:
+  row: dict[str, Any] = {"bucket": bucket, "border": border, "count": len(recs)}
+  for key in ("l1", "psnr", "ssim"):
+    row[key] = float(np.mean([r[key] for r in recs]))
+  if features is not None:
+    row["fid"] = metrics.fid(features[0][idx], features[1][idx]) if len(idx) >= 2 else None
+  if recs and "edge_tp" in recs[0]:
+    tp = sum(r["edge_tp"] for r in recs)
+    sel = sum(r["edge_selected"] for r in recs)
+    rel = sum(r["edge_relevant"] for r in recs)
+    row["edge_precision"] = tp / sel if sel else None
+    row["edge_recall"] = tp / rel if rel else None
+  return row
+
+
+def _aggregate(per_image: list[dict[str, Any]], features) -> list[dict[str, Any]]:
+  buckets = sorted({r["bucket"] for r in per_image}, key=_bucket_sort_key)
+  borders = sorted({r["border"] for r in per_image if r["border"] is not None})
+  groups: list[tuple[str, str, list[int]]] = []
+  for b in buckets + [ALL]:
+    idx = [i for i, r in enumerate(per_image) if b in (ALL, r["bucket"])]
+    groups.append((b, ALL, idx))
+  if borders:
+    for b in buckets + [ALL]:
+      for border in borders:
+        idx = [i for i, r in enumerate(per_image) if b in (ALL, r["bucket"]) and r["border"] == border]
+        if idx:
+          groups.append((b, border, idx))
+  return [_row(b, border, [per_image[i] for i in idx], idx, features) for b, border, idx in groups]
+
+
+# ---------------------------------------------------------------------------------------------- output
+
+
+def _grid(cases: Sequence[Mapping[str, Any]], pad: int = 2) -> np.ndarray:
+  """Rows of input | output | target panels, white padding, uint8."""
+  h, w = cases[0]["target"].shape[:2]
+  grid = np.ones((len(cases) * (h + pad) + pad, 3 * (w + pad) + pad, 3), np.float32)
+  for r, c in enumerate(cases):
+    for j, key in enumerate(("input", "output", "target")):
+      y, x = pad + r * (h + pad), pad + j * (w + pad)
+      grid[y:y + h, x:x + w] = c[key]
+  return np.clip(np.rint(grid * 255), 0, 255).astype(np.uint8)
+
+
+def write_results(results: EvalResults, out_dir: str | os.PathLike) -> dict[str, pathlib.Path]:
+  """Writes results.md, results.json and worst.png / best.png (rows: input | output | gt) to `out_dir`.
+
+  Returns:
+    {'markdown', 'json', 'worst', 'best'} -> paths written.
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  out = pathlib.Path(out_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  paths = {"markdown": out / "results.md", "json": out / "results.json"}
+  paths["markdown"].write_text(results.to_markdown())
+  with open(paths["json"], "w") as f:
+    json.dump(results.to_json(), f, indent=1)
+  for key in ("worst", "best"):
+    if results.cases.get(key):
+      paths[key] = out / f"{key}.png"
+      Image.fromarray(_grid(results.cases[key])).save(paths[key])
+  return paths
+
+
+# ----------------------------------------------------------------------------------------- entry point
+
+
+def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0) -> tuple[Predictor, dict]:
+  """The predictor for `method`: a classical baseline, or a trained model restored from `checkpoint`.
+
+  Raises:
+    ValueError: unknown method, a missing/superfluous checkpoint, or a checkpoint of another model.
+  """
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  if method in CLASSICAL_METHODS:
+    if checkpoint:
+      raise ValueError(f"method {method!r} is a classical baseline and takes no checkpoint (got {checkpoint!r})")
+    from jaxinpaint import baselines  # pylint: disable=g-import-not-at-top
+    kwargs = {"seed": seed} if method == "patchmatch" else {}
+    return baselines.get_predictor(method, **kwargs), {"model": method}
+  if not checkpoint:
+    raise ValueError(f"method {method!r} needs a trained model: pass --workdir DIR or --checkpoint PATH")
+  if not os.path.exists(checkpoint):
+    raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
+  from jaxinpaint import training  # pylint: disable=g-import-not-at-top
+  predict, info = training.restore_predictor(checkpoint)
+  info = dict(info or {})
+  model = str(info.get("model", info.get("model_name", "")) or "")
+  if model and model != method:
+    raise ValueError(f"checkpoint {checkpoint!r} holds a {model!r} model, but --method is {method!r}")
+  return predict, info
+
+
+def run(*, method: str, images: str, masks: str, out: str, size: int = 256, checkpoint: str | None = None,
+        fid_weights: str | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 8,
+        num_cases: int = 4, progress: bool = True) -> EvalResults:
+  """Evaluates `method` on the pairs of `images` x `masks` at `size` and writes the results to `out`.
+
+  Args:
+    method: one of `METHODS`.
+    images: image source spec (`jaxinpaint.data`: folder, .flist, tfds:NAME[:SPLIT], builtin...).
+    masks: mask source (a mask folder such as the NVIDIA test masks, or a generator spec like `irregular`).
+    out: output folder.
+    size: images and masks are brought to size x size.
+    checkpoint: workdir or checkpoint path, for pconv / edgeconnect.
+    fid_weights: optional Inception-v3 weights file; adds FID columns.
+    seed: pairing / mask generation seed (two runs with one seed see identical pairs).
+    limit: evaluate at most this many pairs.
+    batch_size: images per predictor call.
+    num_cases: worst/best pairs in the PNG grids.
+    progress: tqdm progress bar.
+
+  Returns:
+    The `EvalResults` (also written to `out`).
+  """
+  if size < 16:
+    raise ValueError(f"size must be >= 16 pixels, got {size}")
+  if limit is not None and limit < 1:
+    raise ValueError(f"limit must be >= 1, got {limit}")
+  if fid_weights and not os.path.isfile(fid_weights):
+    raise FileNotFoundError(f"--fid-weights file {fid_weights!r} does not exist")
+  predict, _ = load_predictor(method, checkpoint=checkpoint, seed=seed)
+  from jaxinpaint import data  # pylint: disable=g-import-not-at-top
+  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=size, seed=seed, limit=limit)
+  feature_fn = None
+  if fid_weights:
+    from jaxinpaint.models import inception  # pylint: disable=g-import-not-at-top
+    feature_fn = inception.pretrained(fid_weights)
+  results = evaluate(predict, pairs, batch_size=batch_size, feature_fn=feature_fn, num_cases=num_cases,
+                     progress=progress, method=method)
+  write_results(results, out)
+  return results

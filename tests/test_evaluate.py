@@ -1,0 +1,250 @@
+"""Tests for jaxinpaint.evaluation and evaluate.py: composite scoring, buckets, tables, end to end."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from jaxinpaint import evaluation
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SIZE = 64
+BUCKETS = ("(0.01,0.1]", "(0.1,0.2]", "(0.2,0.3]", "(0.3,0.4]", "(0.4,0.5]", "(0.5,0.6]")
+
+
+class Pair:
+  """Minimal stand-in for jaxinpaint.data.EvalPair (no dependency on the data pipeline here)."""
+
+  def __init__(self, image, mask, bucket=None, border=None, image_path="", mask_path=""):
+    self.image, self.mask, self.bucket, self.border = image, mask, bucket, border
+    self.image_path, self.mask_path = image_path, mask_path
+
+
+def _reference_scores(target, comp):
+  """Independent per-image reference: NumPy L1, scikit-image PSNR/SSIM (float64)."""
+  t, c = target.astype(np.float64), comp.astype(np.float64)
+  return {
+      "l1": 100 * np.abs(t - c).mean(),
+      "psnr": peak_signal_noise_ratio(t, c, data_range=1),
+      "ssim": structural_similarity(t, c, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                    data_range=1, channel_axis=-1),
+  }
+
+
+@pytest.fixture(scope="module")
+def pairs(shared_data):
+  """6 real photos, each with a real NVIDIA test mask from a different bucket; borders alternate."""
+  photos = sorted(p for p in (shared_data / "places").rglob("*") if p.suffix.lower() in (".png", ".jpg"))[:6]
+  # Masks 00000..11999 of the NVIDIA set are sorted by bucket, 2000 per bucket.
+  mask_files = [shared_data / "masks_nvidia_test300" / f"{2000 * b + 40 * (b % 2):05d}.png" for b in range(6)]
+  out = []
+  for b, (p, m) in enumerate(zip(photos, mask_files)):
+    image = np.asarray(Image.open(p).convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), np.float32) / 255
+    mask = (np.asarray(Image.open(m).convert("L").resize((SIZE, SIZE), Image.NEAREST)) < 128).astype(np.float32)
+    out.append(Pair(image, mask, bucket=BUCKETS[b], border=("holes_off_border", "holes_may_touch_border")[b % 2],
+                    image_path=str(p), mask_path=str(m)))
+  return out
+
+
+def _blur_predictor(calls=None):
+  """A deterministic stand-in network: a blurred, brightened version of the (holed) input."""
+  def predict(images, masks):
+    if calls is not None:
+      calls.append((images.copy(), masks.copy()))
+    return np.clip(cv2.GaussianBlur(images.reshape(-1, *images.shape[2:]), (5, 5), 2).reshape(images.shape) + 0.1,
+                   0, 1).astype(np.float32)
+  return predict
+
+
+def test_scores_are_on_the_composite_and_match_skimage(pairs):
+  calls = []
+  res = evaluation.evaluate(_blur_predictor(calls), pairs, batch_size=4, progress=False)
+  # The predictor never sees ground truth in the hole, and always gets full batches.
+  for images, masks in calls:
+    assert images.shape == (4, SIZE, SIZE, 3) and masks.shape == (4, SIZE, SIZE, 1)
+    assert np.all(images[np.broadcast_to(masks, images.shape) == 0] == 0)
+  assert len(calls) == 2
+  predict = _blur_predictor()
+  for rec, p in zip(res.per_image, pairs):
+    m = p.mask[..., None]
+    out = predict((p.image * m)[None], m[None])[0]
+    ref = _reference_scores(p.image, m * p.image + (1 - m) * out)
+    for key in ("l1", "psnr", "ssim"):
+      np.testing.assert_allclose(rec[key], ref[key], atol=1e-4, err_msg=key)
+    assert rec["bucket"] == p.bucket and rec["border"] == p.border
+    np.testing.assert_allclose(rec["hole_ratio"], 1 - p.mask.mean())
+
+
+def test_known_pixels_are_never_scored_from_the_output(pairs):
+  targets = np.stack([p.image for p in pairs])
+  masks = np.stack([p.mask for p in pairs])[..., None]
+  # Perfect inside the hole, garbage on the known pixels: the composite is the ground truth.
+  good_hole = lambda images, m: np.where(m > 0.5, 1.0 - targets, targets).astype(np.float32)
+  res = evaluation.evaluate(good_hole, pairs, batch_size=len(pairs), progress=False)
+  row = res.row()
+  assert row["l1"] == 0 and row["ssim"] == pytest.approx(1.0, abs=1e-6) and np.isinf(row["psnr"])
+  # Garbage inside the hole is scored: only hole pixels differ, and they all do.
+  bad_hole = lambda images, m: np.where(m > 0.5, targets, 1.0 - targets).astype(np.float32)
+  res = evaluation.evaluate(bad_hole, pairs, batch_size=len(pairs), progress=False)
+  want = [100 * np.abs(np.where(m > 0.5, t, 1 - t) - t).mean() for t, m in zip(targets, masks)]
+  np.testing.assert_allclose([r["l1"] for r in res.per_image], want, rtol=1e-5)
+
+
+def test_rows_group_by_bucket_and_border(pairs):
+  res = evaluation.evaluate(_blur_predictor(), pairs, batch_size=3, progress=False)
+  main = [r for r in res.rows if r["border"] == "all"]
+  assert [r["bucket"] for r in main] == list(BUCKETS) + ["all"]
+  assert res.row()["count"] == 6 and all(r["count"] == 1 for r in main[:-1])
+  off = res.row("all", "holes_off_border")
+  assert off["count"] == 3
+  np.testing.assert_allclose(off["psnr"], np.mean([r["psnr"] for r in res.per_image[0::2]]))
+  np.testing.assert_allclose(res.row()["ssim"], np.mean([r["ssim"] for r in res.per_image]))
+  # Batch size (and the padding of the last batch) does not change the numbers.
+  res1 = evaluation.evaluate(_blur_predictor(), pairs, batch_size=1, progress=False)
+  np.testing.assert_allclose([r["psnr"] for r in res1.per_image], [r["psnr"] for r in res.per_image], rtol=1e-6)
+
+
+def test_bucket_from_mask_when_pairs_have_none(pairs):
+  bare = [Pair(p.image, p.mask) for p in pairs]
+  res = evaluation.evaluate(_blur_predictor(), bare, batch_size=6, progress=False)
+  assert not res.has_border
+  from jaxinpaint import masks as masks_lib
+  assert [r["bucket"] for r in res.per_image] == [masks_lib.hole_ratio_bucket(p.mask) for p in pairs]
+
+
+def test_fid_column(pairs):
+  def features(x):  # a cheap deterministic "network": 4x4 average-pooled pixels, 48-d
+    x = np.asarray(x)
+    return x.reshape(len(x), 4, x.shape[1] // 4, 4, x.shape[2] // 4, 3).mean(axis=(2, 4)).reshape(len(x), -1)
+  predict = _blur_predictor()
+  res = evaluation.evaluate(predict, pairs, batch_size=4, feature_fn=features, progress=False)
+  targets = np.stack([p.image for p in pairs])
+  masks = np.stack([p.mask for p in pairs])[..., None]
+  comp = masks * targets + (1 - masks) * predict(targets * masks, masks)
+  from jaxinpaint import metrics
+  np.testing.assert_allclose(res.row()["fid"], metrics.fid(features(comp), features(targets)), rtol=1e-6)
+  assert res.row()["fid"] > 0
+  assert res.row(BUCKETS[0])["fid"] is None  # one image: no covariance
+  assert "FID" in res.to_markdown()
+
+
+def test_edge_precision_recall_inside_the_hole(pairs):
+  from jaxinpaint import edges
+  targets = np.stack([p.image for p in pairs])
+  gt = np.stack([edges.canny(edges.rgb_to_gray(t), sigma=2.0) for t in targets])[..., None]
+  masks = np.stack([p.mask for p in pairs])[..., None]
+  # Perfect edges: precision = recall = 1.
+  res = evaluation.evaluate(lambda i, m: {"image": i, "edge": gt}, pairs, batch_size=6, progress=False)
+  assert res.row()["edge_precision"] == 1.0 and res.row()["edge_recall"] == 1.0
+  # Edges everywhere: recall 1, precision = gt edge density inside the holes.
+  res = evaluation.evaluate(lambda i, m: {"image": i, "edge": np.ones_like(gt)}, pairs, batch_size=6,
+                            progress=False)
+  hole = masks < 0.5
+  np.testing.assert_allclose(res.row()["edge_precision"], gt[hole].sum() / hole.sum())
+  assert res.row()["edge_recall"] == 1.0
+  assert "edge recall" in res.to_markdown()
+
+
+def test_bad_input(pairs):
+  p = pairs[0]
+  with pytest.raises(ValueError, match="same size"):
+    evaluation.evaluate(_blur_predictor(), [Pair(p.image, p.mask[:32], mask_path="m.png")], progress=False)
+  with pytest.raises(ValueError, match="all pairs must have the same size"):
+    evaluation.evaluate(_blur_predictor(), [p, Pair(p.image[:32, :32], p.mask[:32, :32])], progress=False)
+  with pytest.raises(ValueError, match="predictor returned images of shape"):
+    evaluation.evaluate(lambda i, m: i[:, :8], [p], progress=False)
+  with pytest.raises(ValueError, match="pairs is empty"):
+    evaluation.evaluate(_blur_predictor(), [], progress=False)
+  with pytest.raises(ValueError, match="method must be one of"):
+    evaluation.load_predictor("deepfill")
+  with pytest.raises(ValueError, match="takes no checkpoint"):
+    evaluation.load_predictor("telea", checkpoint="/tmp/x")
+  with pytest.raises(ValueError, match="needs a trained model"):
+    evaluation.load_predictor("pconv")
+  with pytest.raises(FileNotFoundError, match="does-not-exist"):
+    evaluation.load_predictor("pconv", checkpoint="/tmp/does-not-exist")
+
+
+def test_write_results(pairs, tmp_path):
+  res = evaluation.evaluate(_blur_predictor(), pairs, batch_size=6, num_cases=2, progress=False, method="blur")
+  paths = evaluation.write_results(res, tmp_path)
+  data = json.loads(paths["json"].read_text())
+  assert data["method"] == "blur" and len(data["per_image"]) == 6
+  md = paths["markdown"].read_text()
+  assert f"| all | 6 | {res.row()['l1']:.2f} | {res.row()['psnr']:.2f} | {res.row()['ssim']:.4f} |" in md
+  grid = np.asarray(Image.open(paths["worst"]))
+  assert grid.shape == (2 * (SIZE + 2) + 2, 3 * (SIZE + 2) + 2, 3)
+  worst_psnr = [c["psnr"] for c in res.cases["worst"]]
+  assert worst_psnr == sorted(r["psnr"] for r in res.per_image)[:2]
+  # The grid's middle panel of the first row is the composite of the worst pair.
+  w = res.cases["worst"][0]
+  np.testing.assert_array_equal(grid[2:2 + SIZE, SIZE + 4:2 * SIZE + 4], np.rint(w["output"] * 255).astype(np.uint8))
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def _run_cli(*args):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, str(REPO / "evaluate.py"), *args], capture_output=True, text=True,
+                        env=env, cwd=REPO, timeout=600)
+
+
+def _check_table_against_recomputation(out_dir, pairs, fill):
+  """The JSON rows and the Markdown cells equal a direct recomputation from the same pairs."""
+  data = json.loads((out_dir / "results.json").read_text())
+  md = (out_dir / "results.md").read_text()
+  rows = {(r["bucket"], r["border"]): r for r in data["rows"]}
+  assert {b for b, border in rows if border == "all"} == set(BUCKETS) | {"all"}
+  scores = []
+  for p in pairs:
+    m = p.mask[..., None]
+    scores.append((p.bucket, _reference_scores(p.image, m * p.image + (1 - m) * fill(p.image, p.mask))))
+  for bucket in BUCKETS + ("all",):
+    sel = [s for b, s in scores if bucket in ("all", b)]
+    row = rows[(bucket, "all")]
+    assert row["count"] == len(sel) > 0
+    want = {k: float(np.mean([s[k] for s in sel])) for k in ("l1", "psnr", "ssim")}
+    for k in want:
+      np.testing.assert_allclose(row[k], want[k], atol=1e-4, err_msg=f"{bucket} {k}")
+    assert (f"| {bucket} | {len(sel)} | {want['l1']:.2f} | {want['psnr']:.2f} | {want['ssim']:.4f} |" in md), bucket
+
+
+@pytest.mark.slow
+def test_evaluate_py_telea_on_places_end_to_end(shared_data, tmp_path):
+  from jaxinpaint import data
+  images, masks = str(shared_data / "places"), str(shared_data / "masks_nvidia_test300")
+  proc = _run_cli("--method", "telea", "--images", images, "--masks", masks, "--size", str(SIZE),
+                  "--out", str(tmp_path), "--noprogress")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "| all |" in proc.stdout
+  for name in ("results.md", "results.json", "worst.png", "best.png"):
+    assert (tmp_path / name).is_file()
+  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=SIZE, seed=0)
+
+  def telea(image, mask):  # OpenCV directly; holes pre-filled with the mean known colour (documented)
+    known = mask > 0.5
+    filled = np.where(known[..., None], image, image[known].astype(np.float64).mean(axis=0))
+    u8 = np.clip(np.rint(filled * 255), 0, 255).astype(np.uint8)
+    return cv2.inpaint(u8, (~known).astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA).astype(np.float32) / 255
+
+  _check_table_against_recomputation(tmp_path, pairs, telea)
+
+
+def test_evaluate_py_help_and_bad_input(tmp_path):
+  proc = _run_cli("--help")
+  # (absl exits with status 1 after --help.)
+  assert "--method" in proc.stdout and "--masks" in proc.stdout and "Traceback" not in proc.stderr
+  proc = _run_cli("--method", "telea", "--images", str(tmp_path / "no-such-images"), "--masks", "irregular",
+                  "--size", "32", "--out", str(tmp_path / "out"))
+  assert proc.returncode != 0
+  assert "no-such-images" in proc.stderr and "Traceback" not in proc.stderr
+  proc = _run_cli("--method", "pconv", "--images", "builtin", "--masks", "irregular", "--out", str(tmp_path))
+  assert proc.returncode != 0 and "--workdir" in proc.stderr and "Traceback" not in proc.stderr
