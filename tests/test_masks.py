@@ -180,7 +180,12 @@ def test_mask_folder_sampler(nvidia):
   assert isinstance(sampler, masks.MaskFolder) and len(sampler) == 300
   m = sampler(np.random.default_rng(1), (64, 80))
   assert m.shape == (64, 80) and set(np.unique(m)) <= {0.0, 1.0}
-  assert sampler.info(0) == (masks.hole_ratio_bucket(sampler.get(0)), rows[0]["border_flag_measured"])
+  border = {r["file"]: r["border_flag_measured"] for r in rows}
+  assert sampler.info(0) == (masks.hole_ratio_bucket(sampler.get(0)), border[sampler.files[0].name])
+  # The in-memory cache returns exactly what a fresh load gives.
+  for i in (3, 3, 299):
+    np.testing.assert_array_equal(sampler.get(i), masks.load(sampler.files[i]))
+    np.testing.assert_array_equal(sampler.get(i, (50, 70)), masks.load(sampler.files[i], shape=(50, 70)))
 
 
 def test_specs_and_mixture_weights():
