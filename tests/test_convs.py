@@ -1,0 +1,220 @@
+"""Tests for jaxinpaint.convs: every fast block equals the plain `lax` formulation (values and input and
+kernel gradients), NumPy references written from the defining sums, and torch's conv_transpose2d."""
+
+import numpy as np
+import pytest
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxinpaint import convs
+
+TOL = 1e-4
+
+
+def _rand(key, shape):
+  return jax.random.normal(jax.random.PRNGKey(key), shape, jnp.float32)
+
+
+def _lax_conv(x, w, strides, padding, dilation):
+  return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation,
+                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _assert_same_fn_and_grads(fast, ref, x, w):
+  """fast(x, w) == ref(x, w), and d/dx, d/dw of a random projection of the output agree."""
+  y_fast, y_ref = fast(x, w), ref(x, w)
+  assert y_fast.shape == y_ref.shape
+  np.testing.assert_allclose(np.asarray(y_fast), np.asarray(y_ref), atol=TOL, rtol=TOL)
+  proj = _rand(99, y_ref.shape)
+  g_fast = jax.grad(lambda x, w: jnp.sum(fast(x, w) * proj), argnums=(0, 1))(x, w)
+  g_ref = jax.grad(lambda x, w: jnp.sum(ref(x, w) * proj), argnums=(0, 1))(x, w)
+  for a, b, name in zip(g_fast, g_ref, ("input", "kernel")):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=TOL, rtol=TOL, err_msg=f"{name} gradient")
+
+
+def _numpy_conv2d(x, w, strides, padding, dilation):
+  """Direct sum y[n,i,j,o] = sum x_pad[n, s*i + d*a, s*j + d*b, c] w[a, b, c, o]."""
+  x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+  (pt, pb), (pl, pr) = padding
+  xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  kh, kw = w.shape[:2]
+  (sh, sw), (dh, dw) = strides, dilation
+  ho = (xp.shape[1] - dh * (kh - 1) - 1) // sh + 1
+  wo = (xp.shape[2] - dw * (kw - 1) - 1) // sw + 1
+  y = np.zeros((x.shape[0], ho, wo, w.shape[-1]))
+  for a in range(kh):
+    for b in range(kw):
+      patch = xp[:, dh * a: dh * a + sh * (ho - 1) + 1: sh, dw * b: dw * b + sw * (wo - 1) + 1: sw]
+      y += patch @ w[a, b]
+  return y
+
+
+CONV_CASES = [
+    # (input hw, cin, cout, k, strides, padding, dilation)
+    ((8, 8), 3, 4, 3, 1, 1, 1),
+    ((9, 7), 3, 5, 3, 1, ((0, 1), (2, 0)), 1),
+    ((8, 8), 4, 6, 4, 2, 1, 1),       # EdgeConnect encoder
+    ((9, 11), 3, 4, 5, 2, 2, 1),      # PConv enc2/enc3 (odd sizes: partial last block)
+    ((10, 10), 3, 4, 7, 2, 3, 1),     # PConv enc1
+    ((8, 8), 5, 4, 3, 2, 1, 1),       # PConv enc4..
+    ((12, 12), 4, 4, 7, 1, 3, 1),     # EdgeConnect 7x7 stride 1
+    ((10, 9), 3, 4, 3, 1, 2, 2),      # EdgeConnect dilated residual block
+    ((11, 8), 2, 3, 3, 1, 3, 3),      # dilation 3, sizes not multiples of it
+    ((12, 12), 2, 3, 3, 2, 2, 2),     # strided and dilated (native fallback)
+]
+
+
+@pytest.mark.parametrize("hw, cin, cout, k, strides, padding, dilation", CONV_CASES)
+def test_conv2d_fast_equals_lax_values_and_grads(hw, cin, cout, k, strides, padding, dilation):
+  x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (k, k, cin, cout))
+  pad = convs._padding(padding)
+  fast = lambda x, w: convs.conv2d(x, w, strides=strides, padding=padding, dilation=dilation, impl="fast")
+  ref = lambda x, w: _lax_conv(x, w, (strides, strides), pad, (dilation, dilation))
+  _assert_same_fn_and_grads(fast, ref, x, w)
+  expected = _numpy_conv2d(x, w, (strides, strides), pad, (dilation, dilation))
+  np.testing.assert_allclose(np.asarray(fast(x, w)), expected, atol=TOL, rtol=TOL)
+
+
+def test_conv2d_xla_impl_matches_numpy():
+  x, w = _rand(0, (1, 7, 6, 3)), _rand(1, (3, 3, 3, 2))
+  y = convs.conv2d(x, w, strides=2, padding=1, impl="xla")
+  np.testing.assert_allclose(np.asarray(y), _numpy_conv2d(x, w, (2, 2), ((1, 1), (1, 1)), (1, 1)), atol=TOL)
+
+
+def _numpy_conv_transpose(x, w, s, p, op):
+  """torch semantics: y[s*i + a - p, s*j + b - p] += x[i, j] @ w[a, b]."""
+  x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+  n, h, wd, _ = x.shape
+  k = w.shape[0]
+  full = np.zeros((n, (h - 1) * s + k + op, (wd - 1) * s + k + op, w.shape[-1]))
+  for i in range(h):
+    for j in range(wd):
+      for a in range(k):
+        for b in range(k):
+          full[:, s * i + a, s * j + b] += x[:, i, j] @ w[a, b]
+  ho, wo = (h - 1) * s - 2 * p + k + op, (wd - 1) * s - 2 * p + k + op
+  return full[:, p:p + ho, p:p + wo]
+
+
+TRANSPOSE_CASES = [
+    # (input hw, cin, cout, k, strides, padding, output_padding)
+    ((5, 6), 3, 4, 4, 2, 1, 0),   # EdgeConnect decoder
+    ((5, 5), 2, 3, 3, 2, 1, 1),
+    ((4, 5), 2, 3, 5, 3, 2, 0),
+    ((4, 4), 3, 2, 2, 2, 0, 0),
+    ((4, 3), 2, 2, 1, 2, 0, 1),   # phases without taps
+    ((5, 4), 2, 3, 3, 2, 2, 0),   # padding > k - 1
+]
+
+
+@pytest.mark.parametrize("hw, cin, cout, k, s, p, op", TRANSPOSE_CASES)
+def test_conv_transpose2d_fast_equals_lax_and_numpy(hw, cin, cout, k, s, p, op):
+  x, w = _rand(2, (2,) + hw + (cin,)), _rand(3, (k, k, cin, cout))
+  fast = lambda x, w: convs.conv_transpose2d(x, w, strides=s, padding=p, output_padding=op, impl="fast")
+  ref = lambda x, w: convs.conv_transpose2d(x, w, strides=s, padding=p, output_padding=op, impl="xla")
+  _assert_same_fn_and_grads(fast, ref, x, w)
+  np.testing.assert_allclose(np.asarray(fast(x, w)), _numpy_conv_transpose(x, w, s, p, op), atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("impl", ["fast", "xla"])
+@pytest.mark.parametrize("k, s, p, op", [(4, 2, 1, 0), (3, 2, 1, 1)])
+def test_conv_transpose2d_equals_torch(torch, impl, k, s, p, op):
+  x = np.array(_rand(4, (2, 5, 6, 3)))
+  w_torch = np.array(_rand(5, (3, 4, k, k)))  # torch ConvTranspose2d weight (C_in, C_out, kh, kw)
+  expected = torch.nn.functional.conv_transpose2d(
+      torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(w_torch), stride=s, padding=p,
+      output_padding=op).permute(0, 2, 3, 1).numpy()
+  kernel = np.transpose(w_torch, (2, 3, 0, 1))  # the documented port: w.permute(2, 3, 0, 1)
+  y = convs.conv_transpose2d(x, kernel, strides=s, padding=p, output_padding=op, impl=impl)
+  np.testing.assert_allclose(np.asarray(y), expected, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_upsample2x_conv_equals_conv_of_upsampled(k):
+  x, w = _rand(6, (2, 5, 4, 3)), _rand(7, (k, k, 3, 4))
+  fast = lambda x, w: convs.upsample2x_conv(x, w, impl="fast")
+  ref = lambda x, w: _lax_conv(convs.nearest_upsample_2x(x), w, (1, 1), ((k // 2,) * 2,) * 2, (1, 1))
+  _assert_same_fn_and_grads(fast, ref, x, w)
+
+
+def test_nearest_upsample_matches_numpy_repeat():
+  x = _rand(8, (1, 3, 2, 2))
+  expected = np.repeat(np.repeat(np.asarray(x), 2, axis=1), 2, axis=2)
+  np.testing.assert_array_equal(np.asarray(convs.nearest_upsample_2x(x)), expected)
+
+
+def _numpy_window_sum(x, k, s, padding):
+  ones = np.ones((k, k, 1, 1))
+  x = np.asarray(x, np.float64)
+  return np.concatenate([_numpy_conv2d(x[..., c:c + 1], ones, (s, s), padding, (1, 1))
+                         for c in range(x.shape[-1])], axis=-1)
+
+
+@pytest.mark.parametrize("impl", ["fast", "xla"])
+@pytest.mark.parametrize("k, s, padding", [(3, 1, None), (7, 2, None), (5, 2, None), (4, 2, 1),
+                                           (3, 1, ((0, 2), (1, 0)))])
+def test_window_sum_matches_numpy(impl, k, s, padding):
+  mask = (jax.random.uniform(jax.random.PRNGKey(9), (2, 11, 9, 2)) > 0.4).astype(jnp.float32)
+  got = convs.window_sum(mask, k, strides=s, padding=padding, impl=impl)
+  pad = convs._padding(((k // 2,) * 2,) * 2 if padding is None else padding)
+  np.testing.assert_array_equal(np.asarray(got), _numpy_window_sum(mask, k, s, pad))
+
+
+def test_window_sum_fast_gradient_equals_lax():
+  x = _rand(10, (1, 9, 8, 2))
+  proj = _rand(11, (1, 5, 4, 2))
+  grads = [jax.grad(lambda x: jnp.sum(convs.window_sum(x, 5, strides=2, impl=impl) * proj))(x)
+           for impl in ("fast", "xla")]
+  np.testing.assert_allclose(np.asarray(grads[0]), np.asarray(grads[1]), atol=TOL)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_upsample2x_window_sum_is_exact(k):
+  mask = (jax.random.uniform(jax.random.PRNGKey(12), (2, 6, 5, 1)) > 0.5).astype(jnp.float32)
+  expected = _numpy_window_sum(np.repeat(np.repeat(np.asarray(mask), 2, 1), 2, 2), k, 1, ((k // 2,) * 2,) * 2)
+  for impl in ("fast", "xla"):
+    np.testing.assert_array_equal(np.asarray(convs.upsample2x_window_sum(mask, k, impl=impl)), expected)
+
+
+def test_fast_blocks_jit_and_vmap():
+  x, w = _rand(13, (2, 8, 8, 3)), _rand(14, (4, 4, 3, 2))
+  f = jax.jit(lambda x, w: convs.conv2d(x, w, strides=2, padding=1, impl="fast"))
+  np.testing.assert_allclose(np.asarray(f(x, w)),
+                             np.asarray(convs.conv2d(x, w, strides=2, padding=1, impl="xla")), atol=TOL)
+  v = jax.vmap(lambda xi: convs.conv_transpose2d(xi[None], w, impl="fast")[0])(x)
+  np.testing.assert_allclose(np.asarray(v), np.asarray(convs.conv_transpose2d(x, w, impl="xla")), atol=TOL)
+
+
+def test_impl_switch(monkeypatch):
+  monkeypatch.delenv(convs.IMPL_ENV_VAR, raising=False)
+  expected = "fast" if jax.default_backend() == "cpu" else "xla"
+  assert convs.resolve_impl(None) == expected
+  assert convs.resolve_impl("xla") == "xla"
+  monkeypatch.setenv(convs.IMPL_ENV_VAR, "xla")
+  assert convs.resolve_impl(None) == "xla"
+  assert convs.resolve_impl("fast") == "fast"
+  monkeypatch.setenv(convs.IMPL_ENV_VAR, "bogus")
+  with pytest.raises(ValueError, match=convs.IMPL_ENV_VAR):
+    convs.resolve_impl(None)
+  with pytest.raises(ValueError, match="impl"):
+    convs.resolve_impl("cudnn")
+
+
+def test_bad_arguments_raise_clear_errors():
+  x, w = jnp.zeros((1, 8, 8, 3)), jnp.zeros((3, 3, 3, 2))
+  with pytest.raises(ValueError, match="x"):
+    convs.conv2d(jnp.zeros((8, 8, 3)), w)
+  with pytest.raises(ValueError, match="kernel"):
+    convs.conv2d(x, jnp.zeros((3, 3, 4, 2)))
+  with pytest.raises(ValueError, match="padding"):
+    convs.conv2d(x, w, padding="SAME")
+  with pytest.raises(ValueError, match="strides"):
+    convs.conv2d(x, w, strides=0)
+  with pytest.raises(ValueError, match="output_padding"):
+    convs.conv_transpose2d(x, w, strides=2, output_padding=2)
+  with pytest.raises(ValueError, match="odd"):
+    convs.upsample2x_conv(x, jnp.zeros((4, 4, 3, 2)))
+  with pytest.raises(ValueError, match="smaller"):
+    convs.conv2d(jnp.zeros((1, 2, 2, 3)), jnp.zeros((5, 5, 3, 1)))
