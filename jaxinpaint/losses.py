@@ -491,7 +491,9 @@ def feature_matching(real_features: Features, fake_features: Features) -> Array:
 
   the L1 mean over every element of each intermediate discriminator activation, summed over layers;
   ``sg`` = stop_gradient (the reference's ``.detach()``), so no gradient reaches the real features.
-  The reference weights it by FM_LOSS_WEIGHT = 10 in the edge model; apply the weight yourself.
+  The reference weights it by FM_LOSS_WEIGHT = 10 in the edge model; apply the weight yourself. In the
+  reference the compared activations are the discriminator's [conv1, ..., conv5], conv5 being the
+  pre-sigmoid output (our logits).
 
   Args:
     real_features: discriminator activations on real inputs: list of arrays (or dict, matched by key).

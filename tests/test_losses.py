@@ -333,6 +333,17 @@ def test_pconv_loss_gradients_finite_and_valid_pixels_do_not_enter_comp():
   assert np.any(np.asarray(g) != 0)
 
 
+def test_pconv_loss_low_precision_inputs_are_computed_in_float32():
+  out, gt, mask = _pconv_inputs()
+  total16, terms16 = jax.jit(functools.partial(losses.pconv_loss, feature_fn=fake_features))(
+      jnp.asarray(out, jnp.bfloat16), gt, mask)
+  assert total16.dtype == jnp.float32 and all(t.dtype == jnp.float32 for t in terms16.values())
+  # Same value as float32 on the bfloat16-rounded output.
+  out_rounded = np.asarray(jnp.asarray(out, jnp.bfloat16).astype(jnp.float32))
+  total32, _ = losses.pconv_loss(out_rounded, gt, mask, feature_fn=fake_features)
+  np.testing.assert_allclose(total16, total32, rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------------
 # GAN losses (EdgeConnect).
 
