@@ -1,0 +1,410 @@
+"""EdgeConnect training (Nazeri et al. 2019): four stages of alternating discriminator/generator updates.
+
+Implements the model protocol of `jaxinpaint.training.registry` for `config.model = 'edgeconnect'`,
+following the authors' released code (knazeri/edge-connect `src/models.py`, `src/edge_connect.py`):
+
+* `config.stage` 1: edge model (G1 + D1) on (gray, Canny edges, mask);
+  2: completion model (G2 + D2) conditioned on the ground-truth Canny edges of the full image;
+  3: completion model conditioned on edges from a *frozen* G1, composited with the known edges outside the
+     hole (`mask * edge + (1 - mask) * G1`); G1 runs in eval mode so it stays bit-for-bit unchanged;
+  4: joint: both models train; G2's loss back-propagates through the composite edges into G1, whose update
+     uses the sum of its own loss and G2's (as the reference's accumulated `.backward()` calls do).
+* Losses (weights in `config.loss`): edge model = adversarial (1) + feature matching (10); completion model
+  = L1 / mean hole fraction (1) + adversarial (0.1) + VGG-19 perceptual (0.1) + VGG-19 style on the hole
+  region (250); discriminator = (real + fake) / 2; `config.edgeconnect.gan_type` 'nsgan' | 'lsgan' | 'hinge'.
+  The VGG-19 terms need ImageNet weights (`config.vgg_weights`); without them training refuses to start
+  unless `config.loss.allow_missing_vgg=True`, which drops the two terms and says so loudly.
+* Per step: generators forward once (one spectral-norm power iteration of G1), then each discriminator's
+  Adam update on (real, fake.detach()), then the generators' Adam update whose loss uses the discriminator
+  parameters from *before* that step's update (the reference computes `gen_fake` before `dis_optimizer.step`).
+  Discriminators run in train mode three times per step (real, fake, generator) like the reference, so their
+  power-iteration vectors advance three times.
+* Optax Adam(b1=0, b2=0.9); G lr `config.learning_rate` (1e-4), D lr = `config.d2g_lr` (0.1) x G lr; the lr
+  is multiplied by `config.lr_drop_factor` (0.1) at each step in `config.lr_drop_steps` (1e-4 -> 1e-5 -> 1e-6).
+* Every state holds all four networks (G1, D1, G2, D2) so the stages chain: `config.init_from` = the previous
+  stage's workdir copies all networks (fresh optimisers, step 0), e.g. stage 1 -> 2 carries G1 along.
+
+Inference (`predict`): Canny on the known region -> G1 -> composite edges -> G2 (raw output; the caller
+composites). `predict_with_edges` also returns the composite edge map.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxinpaint.models import edgeconnect as nets
+
+Config = ml_collections.ConfigDict
+SPECTRAL = nets.SPECTRAL
+
+# Networks each stage optimises.
+TRAINED = {1: ('g1', 'd1'), 2: ('g2', 'd2'), 3: ('g2', 'd2'), 4: ('g1', 'd1', 'g2', 'd2')}
+GAN_TYPES = ('nsgan', 'lsgan', 'hinge')
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  nets: dict[str, Any]       # 'g1', 'd1', 'g2', 'd2' -> flax variables {'params', ['spectral']}
+  opt_state: dict[str, Any]  # only the networks this stage trains
+  rng: jax.Array
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+def validate_config(config: Config) -> None:
+  """One-line ValueErrors for EdgeConnect-specific mistakes (before anything is compiled)."""
+  stage = config.get('stage')
+  if stage not in TRAINED:
+    raise ValueError(f'config.stage={stage!r} must be 1 (edge model), 2 (completion with Canny edges), '
+                     '3 (completion with frozen-G1 edges) or 4 (joint)')
+  if config.image_size < 32 or config.image_size % 4:
+    raise ValueError(f'config.image_size={config.image_size} must be a multiple of 4 and >= 32 (two stride-2 '
+                     'levels in the generators; the 70x70 PatchGAN needs at least 32 pixels)')
+  gan = config.edgeconnect.gan_type
+  if gan not in GAN_TYPES:
+    raise ValueError(f'config.edgeconnect.gan_type={gan!r} must be one of {GAN_TYPES}')
+  if stage != 1 and _wants_vgg(config) and not config.get('vgg_weights') and not config.loss.allow_missing_vgg:
+    raise ValueError(
+        'the EdgeConnect perceptual/style terms need ImageNet VGG-19 weights: set --config.vgg_weights=PATH '
+        '(vgg19-dcbb9e9d.pth or an .npz from `python -m jaxinpaint.weights convert`), or opt out with '
+        '--config.loss.allow_missing_vgg=True (trains WITHOUT perceptual/style terms)')
+  if stage != 1 and _wants_vgg(config) and not config.get('vgg_weights'):
+    bar = '!' * 100
+    print(f'{bar}\n!! WARNING: EdgeConnect stage {stage} trains WITHOUT the VGG-19 perceptual (0.1) and style (250) '
+          'terms\n!! (config.vgg_weights is not set, config.loss.allow_missing_vgg=True). Completions will be '
+          'blurrier than the\n!! paper. Set --config.vgg_weights=vgg19.npz for the full loss.\n' + bar,
+          file=sys.stderr, flush=True)
+
+
+def _wants_vgg(config: Config) -> bool:
+  return config.loss.perceptual > 0 or config.loss.style > 0
+
+
+def _uses_vgg(config: Config) -> bool:
+  return bool(config.get('vgg_weights')) and _wants_vgg(config) and config.stage != 1
+
+
+@functools.lru_cache(maxsize=4)
+def _feature_fn(path: str):
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
+  layers = tuple(sorted(set(losses.EDGECONNECT_PERCEPTUAL_LAYERS) | set(losses.EDGECONNECT_STYLE_LAYERS)))
+  return vgg.require_weights(path, depth=19, purpose='the EdgeConnect perceptual/style loss', layers=layers)
+
+
+def feature_fn(config: Config):
+  return _feature_fn(str(config.vgg_weights)) if _uses_vgg(config) else None
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+def build_models(config: Config) -> dict[str, Any]:
+  e = config.edgeconnect
+  return {'g1': nets.EdgeGenerator(features=e.features, residual_blocks=e.residual_blocks),
+          'g2': nets.InpaintGenerator(features=e.features, residual_blocks=e.residual_blocks),
+          'd1': nets.PatchDiscriminator(features=e.d_features),
+          'd2': nets.PatchDiscriminator(features=e.d_features)}
+
+
+def _apply(model, variables, x, *, train: bool):
+  """(output, variables with updated spectral vectors) — train mode advances the power iteration."""
+  if train and SPECTRAL in variables:
+    out, upd = model.apply(variables, x, train=True, mutable=[SPECTRAL])
+    return out, {**variables, SPECTRAL: upd[SPECTRAL]}
+  return model.apply(variables, x, train=train), variables
+
+
+def _schedule(config: Config, scale: float):
+  boundaries = {int(s): float(config.lr_drop_factor) for s in config.get('lr_drop_steps', ()) or ()}
+  return optax.piecewise_constant_schedule(float(config.learning_rate) * scale, boundaries)
+
+
+def make_optimizers(config: Config) -> dict[str, optax.GradientTransformation]:
+  out = {}
+  for name in TRAINED[config.stage]:
+    scale = float(config.d2g_lr) if name.startswith('d') else 1.0
+    out[name] = optax.adam(_schedule(config, scale), b1=float(config.adam_b1), b2=float(config.adam_b2))
+  return out
+
+
+# ---------------------------------------------------------------------------------------------- protocol
+
+def example_batch(config: Config, batch_size: int) -> dict[str, np.ndarray]:
+  s = config.image_size
+  return {'image': np.zeros((batch_size, s, s, 3), np.float32), 'mask': np.ones((batch_size, s, s, 1), np.float32),
+          'gray': np.zeros((batch_size, s, s, 1), np.float32), 'edge': np.zeros((batch_size, s, s, 1), np.float32)}
+
+
+def pipeline_kwargs(config: Config) -> dict[str, Any]:
+  return {'with_edges': True, 'edge_sigma': float(config.edgeconnect.edge_sigma)}
+
+
+def prepare_eval_batch(config: Config, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Adds 'gray' and 'edge' (Canny of the full ground truth, as in training) to an eval batch."""
+  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
+  gray = edges.rgb_to_gray(batch['image'])
+  edge = np.stack([edges.canny(g, sigma=float(config.edgeconnect.edge_sigma)) for g in gray])
+  return {**batch, 'gray': gray[..., None].astype(np.float32), 'edge': edge[..., None].astype(np.float32)}
+
+
+def init_state(config: Config, rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
+  models = build_models(config)
+  rng, *keys = jax.random.split(rng, 5)
+  x = batch['image'][:1]
+  g = batch['gray'][:1]
+  variables = {
+      'g1': models['g1'].init(keys[0], jnp.concatenate([g, g, g], -1), train=False),
+      'g2': models['g2'].init(keys[1], jnp.concatenate([x, g], -1), train=False),
+      'd1': models['d1'].init(keys[2], jnp.concatenate([g, g], -1), train=False),
+      'd2': models['d2'].init(keys[3], x, train=False),
+  }
+  variables = {k: dict(v) for k, v in variables.items()}
+  opt_state = {k: tx.init(variables[k]['params']) for k, tx in make_optimizers(config).items()}
+  return TrainState(step=jnp.zeros((), jnp.int32), nets=variables, opt_state=opt_state, rng=rng)
+
+
+def init_from_previous(config: Config, new_state: TrainState, old_state: TrainState) -> TrainState:
+  """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0)."""
+  del config
+  return new_state.replace(nets=old_state.nets)
+
+
+def _composite_edges(pred, edge, mask):
+  return mask * edge + (1.0 - mask) * pred
+
+
+def _generators(config: Config, models, all_nets, trained_params, batch, *, train: bool):
+  """Forward of the generators a stage uses -> (outputs, updated spectral state of G1).
+
+  `trained_params` holds the params being differentiated (subset of g1/g2); other nets come from
+  `all_nets`. outputs: 'edge' (raw G1 output, stages 1, 3, 4), 'edge_in' (what G2 sees), 'image' (G2).
+  """
+  stage = config.stage
+  image, mask, gray, edge = batch['image'], batch['mask'], batch['gray'], batch['edge']
+  outs = {}
+  g1_vars = all_nets['g1']
+  if stage in (1, 3, 4):
+    if 'g1' in trained_params:
+      g1_vars = {**g1_vars, 'params': trained_params['g1']}
+    e, g1_vars = _apply(models['g1'], g1_vars, nets.edge_generator_inputs(gray, edge, mask),
+                        train=train and stage != 3)  # stage 3: frozen G1, stored u/v, nothing moves
+    outs['edge'] = e
+  if stage in (2, 3, 4):
+    if stage == 2:
+      edge_in = edge
+    else:
+      edge_in = _composite_edges(outs['edge'], edge, mask)
+      if stage == 3:
+        edge_in = jax.lax.stop_gradient(edge_in)
+    outs['edge_in'] = edge_in
+    g2_vars = {**all_nets['g2'], 'params': trained_params.get('g2', all_nets['g2']['params'])}
+    outs['image'], _ = _apply(models['g2'], g2_vars, nets.inpaint_generator_inputs(image, edge_in, mask),
+                              train=train)
+  return outs, g1_vars.get(SPECTRAL)
+
+
+def _disc_inputs(name: str, batch, outs):
+  """(real, fake) discriminator inputs: D1 sees concat(gray, edge), D2 the RGB image."""
+  if name == 'd1':
+    return (jnp.concatenate([batch['gray'], batch['edge']], -1),
+            jnp.concatenate([batch['gray'], outs['edge']], -1))
+  return batch['image'], outs['image']
+
+
+def _d_loss(config, model, params, variables, real, fake):
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  gan = config.edgeconnect.gan_type
+  v = {**variables, 'params': params}
+  (real_logits, real_feats), v = _apply(model, v, real, train=True)
+  (fake_logits, _), v = _apply(model, v, fake, train=True)
+  loss = (losses.adversarial(real_logits, is_real=True, is_discriminator=True, gan_type=gan)
+          + losses.adversarial(fake_logits, is_real=False, is_discriminator=True, gan_type=gan)) / 2.0
+  return loss, (v.get(SPECTRAL), jax.lax.stop_gradient(real_feats))
+
+
+def _g_loss(config, models, d_vars, real_feats, batch, outs):
+  """Generator loss of the stage from the generator outputs and the *pre-update* discriminators."""
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  gan, w = config.edgeconnect.gan_type, config.loss
+  total = jnp.zeros((), jnp.float32)
+  terms, new_spectral = {}, {}
+  if config.stage in (1, 4):
+    (logits, feats), v = _apply(models['d1'], d_vars['d1'], _disc_inputs('d1', batch, outs)[1], train=True)
+    new_spectral['d1'] = v.get(SPECTRAL)
+    terms['g1_adv'] = losses.adversarial(logits, is_real=True, is_discriminator=False, gan_type=gan)
+    terms['g1_fm'] = losses.feature_matching(real_feats['d1'], feats)
+    total = total + w.edge_adversarial * terms['g1_adv'] + w.feature_matching * terms['g1_fm']
+  if config.stage in (2, 3, 4):
+    y, image, mask = outs['image'], batch['image'], batch['mask']
+    (logits, _), v = _apply(models['d2'], d_vars['d2'], y, train=True)
+    new_spectral['d2'] = v.get(SPECTRAL)
+    terms['g2_adv'] = losses.adversarial(logits, is_real=True, is_discriminator=False, gan_type=gan)
+    terms['g2_l1'] = losses.edgeconnect_l1(y, image, mask)
+    total = total + w.adversarial * terms['g2_adv'] + w.l1 * terms['g2_l1']
+    fn = feature_fn(config)
+    if fn is not None:
+      terms['g2_perceptual'] = losses.edgeconnect_perceptual(y, image, feature_fn=fn)
+      terms['g2_style'] = losses.edgeconnect_style(y, image, feature_fn=fn, mask=mask)
+      total = total + w.perceptual * terms['g2_perceptual'] + w.style * terms['g2_style']
+  return total, (terms, new_spectral)
+
+
+def edge_precision_recall(pred, target, mask, *, threshold: float = 0.5):
+  """The reference's `EdgeAccuracy` inside the hole: precision, recall of (pred > t) vs (target > t).
+
+  Both are 1 when neither map has an edge in the hole (as in knazeri/edge-connect `src/metrics.py`).
+  """
+  hole = 1.0 - mask
+  labels = (target * hole) > threshold
+  selected = (pred * hole) > threshold
+  n_rel, n_sel = jnp.sum(labels), jnp.sum(selected)
+  tp = jnp.sum(labels & selected).astype(jnp.float32)
+  empty = (n_rel == 0) & (n_sel == 0)
+  precision = jnp.where(empty, 1.0, tp / (n_sel + 1e-8))
+  recall = jnp.where(empty, 1.0, tp / (n_rel + 1e-8))
+  return precision, recall
+
+
+def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
+  """One EdgeConnect iteration: D update(s), then G update(s) with the pre-update D parameters."""
+  models = build_models(config)
+  optimizers = make_optimizers(config)
+  trained = TRAINED[config.stage]
+  gens = [n for n in trained if n.startswith('g')]
+  discs = [n for n in trained if n.startswith('d')]
+  all_nets = state.nets
+
+  # 1. Generators forward once; keep the VJP for their update.
+  g_params = {n: all_nets[n]['params'] for n in gens}
+  outs, g_vjp, g1_spectral = jax.vjp(
+      lambda p: _generators(config, models, all_nets, p, batch, train=True), g_params, has_aux=True)
+  outs_sg = jax.lax.stop_gradient(outs)
+
+  # 2. Discriminator losses and grads (real, fake.detach()), with pre-update parameters.
+  metrics: dict[str, jax.Array] = {}
+  d_grads, d_after, real_feats = {}, {}, {}
+  for n in discs:
+    real, fake = _disc_inputs(n, batch, outs_sg)
+    (d_loss, (spec, feats)), grads = jax.value_and_grad(
+        functools.partial(_d_loss, config, models[n]), has_aux=True)(all_nets[n]['params'], all_nets[n], real, fake)
+    d_grads[n], real_feats[n] = grads, feats
+    d_after[n] = {**all_nets[n], SPECTRAL: spec}  # old params, spectral after the real/fake calls
+    metrics[f'{n}_loss'] = d_loss
+
+  # 3. Generator loss with the discriminators' pre-update params; pull the grads back through the forward.
+  (g_loss, (terms, d_spectral)), out_grads = jax.value_and_grad(
+      lambda o: _g_loss(config, models, d_after, real_feats, batch, o), has_aux=True)(outs)
+  (g_grads,) = g_vjp(out_grads)
+
+  # 4. Adam updates.
+  new_nets = dict(all_nets)
+  new_opt = dict(state.opt_state)
+  for n in discs:
+    upd, new_opt[n] = optimizers[n].update(d_grads[n], state.opt_state[n], all_nets[n]['params'])
+    new_nets[n] = {**all_nets[n], 'params': optax.apply_updates(all_nets[n]['params'], upd), SPECTRAL: d_spectral[n]}
+  for n in gens:
+    upd, new_opt[n] = optimizers[n].update(g_grads[n], state.opt_state[n], all_nets[n]['params'])
+    new_nets[n] = {**all_nets[n], 'params': optax.apply_updates(all_nets[n]['params'], upd)}
+  if 'g1' in gens and g1_spectral is not None:
+    new_nets['g1'] = {**new_nets['g1'], SPECTRAL: g1_spectral}
+
+  metrics.update(terms)
+  metrics['loss'] = g_loss
+  metrics['lr'] = _schedule(config, 1.0)(state.step)
+  if 'edge' in outs:
+    metrics['edge_precision'], metrics['edge_recall'] = edge_precision_recall(
+        outs_sg['edge'], batch['edge'], batch['mask'])
+  for n in gens:
+    metrics[f'{n}_grad_norm'] = optax.global_norm(g_grads[n])
+  new_state = state.replace(step=state.step + 1, nets=new_nets, opt_state=new_opt)
+  return new_state, metrics
+
+
+def _eval_outputs(config: Config, state: TrainState, batch):
+  outs, _ = _generators(config, build_models(config), state.nets, {}, batch, train=False)
+  return outs
+
+
+def eval_step(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Validation metrics; 'loss' (best-checkpoint criterion) = the hole-normalised L1 of the stage's output
+  (edge map in stage 1, image otherwise)."""
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  outs = _eval_outputs(config, state, batch)
+  mask = batch['mask']
+  metrics = {}
+  if 'edge' in outs:
+    metrics['edge_precision'], metrics['edge_recall'] = edge_precision_recall(outs['edge'], batch['edge'], mask)
+    metrics['edge_l1'] = losses.edgeconnect_l1(outs['edge'], batch['edge'], mask)
+  if 'image' in outs:
+    comp = mask * batch['image'] + (1.0 - mask) * outs['image']
+    metrics['l1'] = losses.edgeconnect_l1(outs['image'], batch['image'], mask)
+    metrics['l1_composite'] = jnp.mean(jnp.abs(comp - batch['image']))
+    mse = jnp.mean((comp - batch['image']) ** 2)
+    metrics['psnr_composite'] = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
+    metrics['loss'] = metrics['l1']
+  else:
+    metrics['loss'] = metrics['edge_l1']
+  return metrics
+
+
+def sample(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  outs = _eval_outputs(config, state, batch)
+  image, mask = batch['image'], batch['mask']
+  panels = {'masked input': image * mask + (1.0 - mask), 'canny (ground truth)': batch['edge']}
+  if 'edge' in outs:
+    panels['G1 edges (composite)'] = _composite_edges(outs['edge'], batch['edge'], mask)
+  if 'image' in outs:
+    panels['output'] = outs['image']
+    panels['composite'] = mask * image + (1.0 - mask) * outs['image']
+  panels['ground truth'] = image
+  return panels
+
+
+# ---------------------------------------------------------------------------------------------- inference
+
+def known_region_canny(images: jax.Array, masks: jax.Array, *, sigma: float) -> jax.Array:
+  """Canny edges of the gray image restricted to the known region (`jaxinpaint.edges.canny` with the mask,
+  as the reference's test-time `load_edge`), callable inside jit (host callback)."""
+  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
+
+  def host(im, mk):
+    im, mk = np.asarray(im, np.float32), np.asarray(mk, np.float32)
+    gray = edges.rgb_to_gray(im)
+    out = [edges.canny(gray[i], sigma=sigma, mask=mk[i, ..., 0]) for i in range(im.shape[0])]
+    return np.stack(out)[..., None].astype(np.float32)
+
+  return jax.pure_callback(host, jax.ShapeDtypeStruct(masks.shape, jnp.float32), images, masks,
+                           vmap_method='sequential')
+
+
+def predict_with_edges(config: Config, state: TrainState, images, masks) -> dict[str, jax.Array]:
+  """Image + mask -> Canny on the known region -> G1 -> composite edges -> G2.
+
+  Returns {'image': raw G2 output in [0, 1] (composite it with the mask yourself), 'edge': the composite
+  edge map G2 was conditioned on (N, H, W, 1)}.
+  """
+  from jaxinpaint import edges as edges_lib  # pylint: disable=import-outside-toplevel
+  images = jnp.asarray(images, jnp.float32)
+  masks = jnp.asarray(masks, jnp.float32)
+  models = build_models(config)
+  edge = known_region_canny(images, masks, sigma=float(config.edgeconnect.edge_sigma))
+  gray = (images @ jnp.asarray(edges_lib.LUMA_WEIGHTS))[..., None]
+  pred = models['g1'].apply(state.nets['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
+  edge_comp = _composite_edges(pred, edge, masks)
+  out = models['g2'].apply(state.nets['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks), train=False)
+  return {'image': jnp.clip(out, 0.0, 1.0), 'edge': edge_comp}
+
+
+def predict(config: Config, state: TrainState, images, masks):
+  """The protocol's predict: raw G2 output (N, H, W, 3) in [0, 1] of the full inference pipeline."""
+  return predict_with_edges(config, state, images, masks)['image']
