@@ -542,6 +542,12 @@ class TrainPipeline:
       self._executor.shutdown(wait=False, cancel_futures=True)
       self._executor = None
 
+  def __del__(self):
+    try:
+      self.close()
+    except Exception:  # pylint: disable=broad-except  (interpreter shutdown)
+      pass
+
   def __enter__(self):
     return self
 
