@@ -73,7 +73,7 @@ CROP_MODES = ("random", "center", "celeba", "resize")
 CELEBA_CROP = 178  # EdgeConnect / common CelebA protocol: centre 178x178 of the 218x178 aligned faces.
 
 # Seed-sequence tags keep the different random streams of one seed independent.
-_TAG_ORDER, _TAG_IMAGE, _TAG_MASK, _TAG_EVAL = 1, 2, 3, 4
+_TAG_ORDER, _TAG_IMAGE, _TAG_MASK, _TAG_EVAL, _TAG_EDGE = 1, 2, 3, 4, 5
 
 
 class CorruptImageError(ValueError):
@@ -421,8 +421,8 @@ class TrainPipeline:
       raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
-    if not edge_sigma > 0:
-      raise ValueError(f"edge_sigma must be > 0, got {edge_sigma!r}")
+    if not edge_sigma >= 0:
+      raise ValueError(f"edge_sigma must be > 0 (or 0 for EdgeConnect's random sigma in 1..4), got {edge_sigma!r}")
     self.source = source
     self.mask_sampler = mask_sampler
     self.image_size = int(image_size)
@@ -495,7 +495,10 @@ class TrainPipeline:
     if self.with_edges:
       gray = edges_lib.rgb_to_gray(image)
       example["gray"] = gray[..., None]
-      example["edge"] = edges_lib.canny(gray, sigma=self.edge_sigma)[..., None]
+      sigma = self.edge_sigma
+      if sigma == 0:  # EdgeConnect's SIGMA=0: a random integer sigma in 1..4 per example
+        sigma = float(_seed_rng(self.seed, _TAG_EDGE, epoch, index).integers(1, 5))
+      example["edge"] = edges_lib.canny(gray, sigma=sigma)[..., None]
     return example
 
   def _fill(self) -> None:
@@ -569,7 +572,7 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
     seed: non-negative int; same seed -> same batches.
     with_edges: also emit 'gray' (skimage luma) and 'edge' (Canny of the full ground-truth gray, as
       EdgeConnect trains its edge model).
-    edge_sigma: Canny Gaussian sigma (EdgeConnect SIGMA=2).
+    edge_sigma: Canny Gaussian sigma (EdgeConnect SIGMA=2; 0 = EdgeConnect's random sigma in 1..4).
     crop: 'random' (+ resize when smaller), 'center' (EdgeConnect), 'celeba' (178 centre crop) or 'resize'.
     num_workers: decoding threads (0 = decode in the calling thread).
     flip: random horizontal flips.

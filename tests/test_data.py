@@ -194,6 +194,20 @@ def test_pipeline_batches_determinism_and_content(small_folder, shared_data):
                                   feature.canny(b["gray"][i, ..., 0].astype(np.float64), sigma=2.0))
 
 
+def test_random_edge_sigma_like_edgeconnect(small_folder):
+  kw = dict(images=str(small_folder), masks="block", image_size=48, batch_size=8, seed=0, with_edges=True,
+            edge_sigma=0.0)
+  b = next(data.create_train_pipeline(**kw))
+  _assert_same([b], [next(data.create_train_pipeline(**kw))])
+  used = set()
+  for i in range(8):
+    g = b["gray"][i, ..., 0].astype(np.float64)
+    match = [s for s in (1, 2, 3, 4) if np.array_equal(b["edge"][i, ..., 0], feature.canny(g, sigma=s))]
+    assert match
+    used.update(match)
+  assert len(used) > 1
+
+
 def test_pipeline_workers_do_not_change_batches(small_folder):
   kw = dict(images=str(small_folder), masks="mix:irregular=1,block=1", image_size=32, batch_size=4, seed=1)
   with data.create_train_pipeline(num_workers=2, **kw) as p:
@@ -274,7 +288,7 @@ def test_all_corrupt_raises_instead_of_spinning(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(batch_size=0), "batch_size"), (dict(image_size=-1), "image_size"), (dict(seed=-1), "seed"),
-    (dict(crop="zoom"), "crop"), (dict(num_workers=-2), "num_workers"), (dict(masks="nowhere/x"), "masks"),
+    (dict(crop="zoom"), "crop"), (dict(edge_sigma=-1.0), "edge_sigma"), (dict(num_workers=-2), "num_workers"), (dict(masks="nowhere/x"), "masks"),
 ])
 def test_pipeline_bad_arguments(small_folder, kwargs, match):
   kw = dict(images=str(small_folder), masks="block", image_size=16, batch_size=2, seed=0)
