@@ -422,7 +422,8 @@ class TrainPipeline:
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:
-      raise ValueError(f"edge_sigma must be > 0 (or 0 for EdgeConnect's random sigma in 1..4), got {edge_sigma!r}")
+      raise ValueError("edge_sigma must be > 0 (or 0 for EdgeConnect's random sigma in 1..4), "
+                       f"got {edge_sigma!r}")
     self.source = source
     self.mask_sampler = mask_sampler
     self.image_size = int(image_size)
@@ -488,8 +489,8 @@ class TrainPipeline:
     if image is None:
       return None
     s = self.image_size
-    image = preprocess(image, image_size=s, crop=self.crop, rng=_seed_rng(self.seed, _TAG_IMAGE, epoch, index),
-                       flip=self.flip)
+    image_rng = _seed_rng(self.seed, _TAG_IMAGE, epoch, index)
+    image = preprocess(image, image_size=s, crop=self.crop, rng=image_rng, flip=self.flip)
     mask = self.mask_sampler(_seed_rng(self.seed, _TAG_MASK, epoch, index), (s, s)).astype(np.float32)
     example = {"image": image, "mask": mask[..., None]}
     if self.with_edges:

@@ -157,7 +157,8 @@ def test_preprocess_modes():
   assert len(hits) == 1
   # Smaller than the crop: resized up first.
   small = img[:40, :30]
-  assert data.preprocess(small, image_size=64, crop="random", rng=np.random.default_rng(0)).shape == (64, 64, 3)
+  out = data.preprocess(small, image_size=64, crop="random", rng=np.random.default_rng(0))
+  assert out.shape == (64, 64, 3)
   # Flip: same rng stream, so the output is the unflipped crop or its mirror, and both happen.
   kinds = set()
   for seed in range(10):
@@ -288,7 +289,8 @@ def test_all_corrupt_raises_instead_of_spinning(tmp_path):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(batch_size=0), "batch_size"), (dict(image_size=-1), "image_size"), (dict(seed=-1), "seed"),
-    (dict(crop="zoom"), "crop"), (dict(edge_sigma=-1.0), "edge_sigma"), (dict(num_workers=-2), "num_workers"), (dict(masks="nowhere/x"), "masks"),
+    (dict(crop="zoom"), "crop"), (dict(edge_sigma=-1.0), "edge_sigma"), (dict(num_workers=-2), "num_workers"),
+    (dict(masks="nowhere/x"), "masks"),
 ])
 def test_pipeline_bad_arguments(small_folder, kwargs, match):
   kw = dict(images=str(small_folder), masks="block", image_size=16, batch_size=2, seed=0)
