@@ -374,11 +374,22 @@ def write_results(results: EvalResults, out_dir: str | os.PathLike) -> dict[str,
 # ----------------------------------------------------------------------------------------- entry point
 
 
-def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0) -> tuple[Predictor, dict]:
+def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
+                   batch_size: int = 8) -> tuple[Predictor, dict]:
   """The predictor for `method`: a classical baseline, or a trained model restored from `checkpoint`.
+
+  Args:
+    method: one of `METHODS`.
+    checkpoint: training workdir or checkpoint directory (pconv / edgeconnect only).
+    seed: PatchMatch's search seed.
+    batch_size: the restored model's jitted batch size.
+
+  Returns:
+    `(predict, info)`; `info['model']` names the model.
 
   Raises:
     ValueError: unknown method, a missing/superfluous checkpoint, or a checkpoint of another model.
+    FileNotFoundError: the checkpoint does not exist.
   """
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -393,9 +404,10 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0)
   if not os.path.exists(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
   from jaxinpaint import training  # pylint: disable=g-import-not-at-top
-  predict, info = training.restore_predictor(checkpoint)
+  # `model=` makes the trainer refuse a checkpoint of another model ("holds a 'pconv' checkpoint...").
+  predict, info = training.restore_predictor(checkpoint, model=method, batch_size=batch_size)
   info = dict(info or {})
-  model = str(info.get("model", info.get("model_name", "")) or "")
+  model = str(info.get("model") or "")
   if model and model != method:
     raise ValueError(f"checkpoint {checkpoint!r} holds a {model!r} model, but --method is {method!r}")
   return predict, info
@@ -429,7 +441,11 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     raise ValueError(f"limit must be >= 1, got {limit}")
   if fid_weights and not os.path.isfile(fid_weights):
     raise FileNotFoundError(f"--fid-weights file {fid_weights!r} does not exist")
-  predict, _ = load_predictor(method, checkpoint=checkpoint, seed=seed)
+  predict, info = load_predictor(method, checkpoint=checkpoint, seed=seed, batch_size=batch_size)
+  multiple = info.get("required_multiple")
+  if multiple and size % int(multiple):
+    raise ValueError(f"size {size} must be a multiple of {multiple} for this {info.get('model')} model "
+                     f"({checkpoint}); it was trained at {info.get('image_size')}")
   from jaxinpaint import data  # pylint: disable=g-import-not-at-top
   pairs = data.create_eval_pairs(images=images, masks=masks, image_size=size, seed=seed, limit=limit)
   feature_fn = None

@@ -248,3 +248,45 @@ def test_evaluate_py_help_and_bad_input(tmp_path):
   assert "no-such-images" in proc.stderr and "Traceback" not in proc.stderr
   proc = _run_cli("--method", "pconv", "--images", "builtin", "--masks", "irregular", "--out", str(tmp_path))
   assert proc.returncode != 0 and "--workdir" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_pconv_workdir(tmp_path_factory):
+  """A tiny PConv U-Net trained for 10 steps by the trainer (configs/pconv_tiny.py)."""
+  training = pytest.importorskip("jaxinpaint.training")
+  config_path = REPO / "configs" / "pconv_tiny.py"
+  if not config_path.is_file():
+    pytest.skip("configs/pconv_tiny.py (the trainer's tiny config) is not present")
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("pconv_tiny", config_path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  workdir = tmp_path_factory.mktemp("tiny_pconv")
+  training.train_and_evaluate(module.get_config(), str(workdir), progress=False)
+  return workdir
+
+
+@pytest.mark.slow
+def test_evaluate_py_trained_pconv_end_to_end(shared_data, tiny_pconv_workdir, tmp_path):
+  from jaxinpaint import data, training
+  size = 32  # the tiny model's training size (3 levels: multiple of 8)
+  images, masks = str(shared_data / "places"), str(shared_data / "masks_nvidia_test300")
+  proc = _run_cli("--method", "pconv", "--workdir", str(tiny_pconv_workdir), "--images", images, "--masks", masks,
+                  "--size", str(size), "--out", str(tmp_path), "--noprogress", "--batch_size", "8")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=size, seed=0)
+  predict, _ = training.restore_predictor(str(tiny_pconv_workdir))
+
+  def pconv(image, mask):
+    m = mask[None, ..., None]
+    return predict(image[None] * m, m)[0]
+
+  _check_table_against_recomputation(tmp_path, pairs, pconv)
+
+
+@pytest.mark.slow
+def test_evaluate_py_refuses_a_checkpoint_of_another_model(tiny_pconv_workdir, tmp_path):
+  proc = _run_cli("--method", "edgeconnect", "--workdir", str(tiny_pconv_workdir), "--images", "builtin",
+                  "--masks", "irregular", "--size", "32", "--out", str(tmp_path))
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr
+  assert "'pconv'" in proc.stderr and str(tiny_pconv_workdir) in proc.stderr
