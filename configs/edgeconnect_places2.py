@@ -61,7 +61,7 @@ def base_config(stage: int) -> ml_collections.ConfigDict:
   config.image_size = 256
   config.batch_size = 8          # GLOBAL batch (the authors' BATCH_SIZE)
   config.num_workers = 4
-  config.crop = 'random'
+  config.crop = 'center'       # the authors' loader centre-crops to a square, then resizes
 
   # Networks (defaults = paper; smaller widths only for CPU runs and tests).
   config.edgeconnect = ml_collections.ConfigDict()
