@@ -14,19 +14,37 @@ import sys
 
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file (configs/*.py[:arg]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, samples and eval results.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_VERBOSE = flags.DEFINE_bool('verbose_logs', False, 'Keep absl/orbax INFO logging.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _parse_flags(argv):
+  """absl flag parsing, but config mistakes (unknown field, wrong type) become one line, not a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f'train.py: error: {e} (see --help)', file=sys.stderr)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    inner = e.args[0] if e.args else e
+    inner = inner.args[0] if isinstance(inner, KeyError) and inner.args else inner
+    bad = [a for a in argv[1:] if a.startswith('--config.')]
+    print(f'train.py: error: bad config override {" ".join(bad)}: {" ".join(str(inner).split())}', file=sys.stderr)
+  sys.exit(2)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from jaxinpaint.training import loop, mesh  # pylint: disable=import-outside-toplevel
+  if not _VERBOSE.value:  # orbax logs every save/restore at INFO; keep the console to our own lines
+    logging.set_verbosity(logging.WARNING)
   config = _CONFIG.value
   try:
     mesh.initialize_distributed(coordinator_address=config.get('coordinator_address', ''),
@@ -56,4 +74,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

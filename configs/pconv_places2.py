@@ -79,9 +79,8 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   config.process_id = 0
   config.coordinator_address = ''
 
-  # Test hooks (negative = off).
-  config.debug_nan_step = -1       # feed a NaN batch at this step (non-finite-loss handling)
-  config.debug_hang_at_step = -1   # hang before this step (kill/resume tests)
+  # Test hook (negative = off): feed a NaN batch at this step (non-finite-loss handling).
+  config.debug_nan_step = -1
 
   if arg == 'phase2':
     config.phase = 2

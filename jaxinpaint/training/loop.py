@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import pathlib
 import time
 from typing import Any, Callable
@@ -260,7 +261,8 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
   history: list[tuple[int, dict]] = []   # (step, device metrics) since the last fetch
   last_saved = latest
   t_last, steps_since, compile_time = time.time(), 0, None
-  hang_at = int(config.get('debug_hang_at_step', -1))
+  # Test hook (environment, so a killed run can be re-run with the *same* command): hang before this step.
+  hang_at = int(os.environ.get('JAXINPAINT_TEST_HANG_AT_STEP', -1))
   nan_at = int(config.get('debug_nan_step', -1))
 
   def fetch_and_check(step: int) -> dict[str, float] | None:
@@ -282,7 +284,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
   try:
     for step in range(start, config.num_steps):
       if step == hang_at:  # test hook: simulate a job that dies between checkpoints
-        _log(primary, f'debug_hang_at_step={hang_at}: hanging', force=True)
+        _log(primary, f'JAXINPAINT_TEST_HANG_AT_STEP={hang_at}: hanging', force=True)
         while True:
           time.sleep(1.0)
       batch = next(pipeline)
@@ -308,7 +310,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
         ips = steps_since * config.batch_size / max(now - t_last, 1e-9) if steps_since else float('nan')
         t_last, steps_since = now, 0
         if means is not None:
-          obs.write(done, 'train', {**means, 'images_per_sec': ips})
+          obs.write(done, 'train', {**means, **({'images_per_sec': ips} if np.isfinite(ips) else {})})
           obs.progress(done, means['loss'], ips if np.isfinite(ips) else None)
       val_loss = None
       if held_out and (want_ckpt or done % int(config.get('eval_every', config.checkpoint_every)) == 0):
@@ -325,6 +327,8 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
       if want_ckpt:
         ckpt.save(manager, done, state, data_state=pipeline.get_state(), config=cfg_json, val_loss=val_loss)
         last_saved = done
+      if val_loss is not None or want_ckpt or done % config.sample_every == 0:
+        t_last, steps_since = time.time(), 0  # images/s measures training only, not eval/pictures/saving
     obs.progress(config.num_steps)
     if primary:
       obs.loss_curve()

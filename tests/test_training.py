@@ -1,0 +1,270 @@
+"""Tests for jaxinpaint.training (issue 5 acceptance): sharding equivalence, multi-process, kill/resume,
+non-finite loss, phase-2 freezing, overfitting, bad configs, restore_predictor, observability.
+
+Runs that need a different device or process count are subprocesses (`tests/training_worker.py` or
+`train.py`) on the tiny config (`configs/pconv_tiny.py`: 32x32, 3 levels, built-in photos).
+"""
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+WORKER = REPO / 'tests' / 'training_worker.py'
+PY = sys.executable
+
+pytestmark = pytest.mark.slow
+
+
+def _env(devices: int | None = None, **extra) -> dict:
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONUNBUFFERED='1', **extra)
+  flags = [f for f in env.get('XLA_FLAGS', '').split() if 'xla_force_host_platform_device_count' not in f]
+  if devices:
+    flags.append(f'--xla_force_host_platform_device_count={devices}')
+  env['XLA_FLAGS'] = ' '.join(flags)
+  return env
+
+
+def _popen(args, env, **kw) -> subprocess.Popen:
+  return subprocess.Popen([PY, *map(str, args)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+  out, err = proc.communicate(timeout=timeout)
+  return proc.returncode, out, err
+
+
+def _run_worker(workdir, out, *overrides, env=None) -> tuple[int, str, str]:
+  return _finish(_popen([WORKER, 'train', workdir, out, *overrides], env or _env()))
+
+
+def _load(path) -> dict:
+  with np.load(path) as f:
+    return {k: f[k] for k in f.files}
+
+
+def _steps(workdir) -> list[int]:
+  d = pathlib.Path(workdir) / 'checkpoints'
+  return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit())
+
+
+# ------------------------------------------------------------------ a reference run shared by several tests
+
+@pytest.fixture(scope='module')
+def reference_run(tmp_path_factory):
+  """10 steps of the tiny config, checkpoints at 4, 8, 10 (uninterrupted)."""
+  root = tmp_path_factory.mktemp('reference')
+  rc, out, err = _run_worker(root / 'wd', root / 'final.npz', '--config.checkpoint_every=4')
+  assert rc == 0, err[-3000:]
+  return root / 'wd', _load(root / 'final.p0.npz')
+
+
+# ------------------------------------------------------------------ data parallelism
+
+def test_four_devices_match_one_device(tmp_path):
+  """One step on a global batch of 8: 4 CPU devices (batch sharded) == 1 device, params and BN stats."""
+  procs = {n: _popen([WORKER, 'onestep', tmp_path / f'd{n}.npz'], _env(devices=n)) for n in (1, 4)}
+  for n, p in procs.items():
+    rc, _, err = _finish(p)
+    assert rc == 0, err[-3000:]
+  one, four = _load(tmp_path / 'd1.npz'), _load(tmp_path / 'd4.npz')
+  assert int(one['devices']) == 1 and int(four['devices']) == 4
+  assert set(one) == set(four)
+  stats = [k for k in one if k.startswith('batch_stats/')]
+  assert stats, 'no BatchNorm statistics found'
+  for k in one:
+    if k in ('devices', 'step'):
+      continue
+    np.testing.assert_allclose(four[k], one[k], atol=1e-5, rtol=1e-5, err_msg=k)
+  # The step changed the running statistics (so the comparison above is not trivially of initial values).
+  assert any(np.abs(one[k]).max() > 0 for k in stats if k.endswith('/mean'))
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_end_with_identical_params(tmp_path):
+  """jax.distributed on localhost (gloo CPU collectives): 2 processes x 1 device, 2 steps."""
+  addr = f'localhost:{_free_port()}'
+  common = ['--config.num_steps=2', '--config.num_processes=2', f'--config.coordinator_address={addr}',
+            '--config.checkpoint_every=2']
+  procs = [_popen([WORKER, 'train', tmp_path / 'wd', tmp_path / 'final.npz', *common, f'--config.process_id={i}'],
+                  _env(devices=1)) for i in range(2)]
+  results = [_finish(p, timeout=240) for p in procs]
+  for rc, out, err in results:
+    assert rc == 0, err[-3000:]
+    assert 'STATUS done 2' in out
+  p0, p1 = _load(tmp_path / 'final.p0.npz'), _load(tmp_path / 'final.p1.npz')
+  assert int(p0['step']) == 2
+  for k in p0:
+    np.testing.assert_array_equal(p0[k], p1[k], err_msg=k)
+  assert _steps(tmp_path / 'wd') == [2]
+
+
+# ------------------------------------------------------------------ checkpoints: kill and resume
+
+def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
+  ref_dir, ref = reference_run
+  wd, out = tmp_path / 'wd', tmp_path / 'final.npz'
+  cmd = [WORKER, 'train', wd, out, '--config.checkpoint_every=4']
+  proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='6'))
+  deadline = time.time() + 240
+  for line in proc.stdout:
+    if 'hanging' in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=30)
+  assert proc.returncode == -signal.SIGKILL
+  assert _steps(wd) == [4], 'only the step-4 checkpoint should exist after the kill at step 6'
+
+  rc, stdout, err = _finish(_popen(cmd, _env()))  # the same command again
+  assert rc == 0, err[-3000:]
+  assert 'resuming from' in stdout and '(step 4)' in stdout
+  resumed = _load(tmp_path / 'final.p0.npz')
+  assert int(resumed['step']) == 10
+  # Same params/BN stats as the uninterrupted run: step counter, optimiser state and data position resumed.
+  for k in ref:
+    np.testing.assert_allclose(resumed[k], ref[k], atol=1e-6, rtol=1e-6, err_msg=k)
+  assert _steps(wd) == _steps(ref_dir) == [8, 10]
+  assert not [p for p in (wd / 'checkpoints').iterdir() if 'tmp' in p.name], 'temporary checkpoint dirs left'
+  records = [json.loads(l) for l in (wd / 'metrics.jsonl').read_text().splitlines()]
+  train_steps = [r['step'] for r in records if r['split'] == 'train']
+  assert train_steps == list(range(1, 11)), train_steps  # history rewound to step 4, no duplicates
+
+  # A finished run re-run does nothing but say so.
+  before = sorted(str(p) for p in wd.rglob('*'))
+  rc, stdout, err = _finish(_popen(cmd, _env()))
+  assert rc == 0, err[-3000:]
+  assert 'already done' in stdout and 'STATUS already_done 10' in stdout
+  assert sorted(str(p) for p in wd.rglob('*')) == before
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  rc, out, err = _run_worker(tmp_path / 'wd', tmp_path / 'f.npz', '--config.debug_nan_step=6',
+                             '--config.checkpoint_every=5')
+  assert rc == 3, err[-3000:]
+  assert 'non-finite loss at step 7' in out and 'last good checkpoint is step 5' in out, out
+  assert _steps(tmp_path / 'wd') == [5]
+
+
+# ------------------------------------------------------------------ phase 2
+
+def test_phase2_from_phase1_freezes_encoder_bn(tmp_path, reference_run):
+  ref_dir, ref = reference_run
+  rc, out, err = _run_worker(tmp_path / 'ft', tmp_path / 'ft.npz', '--phase2', f'--config.init_from={ref_dir}',
+                             '--config.num_steps=3')
+  assert rc == 0, err[-3000:]
+  assert 'initialised from' in out
+  ft = _load(tmp_path / 'ft.p0.npz')
+  enc_bn = [k for k in ref if '/' in k and k.split('/')[1].startswith('enc') and '/bn/' in k]
+  dec_bn = [k for k in ref if '/' in k and k.split('/')[1].startswith('dec') and '/bn/' in k]
+  assert {k.split('/')[0] for k in enc_bn} == {'params', 'batch_stats'} and dec_bn
+  for k in enc_bn:  # scale, bias, running mean and var: bit-identical to phase 1's final values
+    np.testing.assert_array_equal(ft[k], ref[k], err_msg=k)
+  for k in dec_bn:
+    assert not np.allclose(ft[k], ref[k]), f'{k} did not change in phase 2'
+  assert int(ft['step']) == 3
+
+
+# ------------------------------------------------------------------ learning
+
+def test_overfits_one_batch():
+  """A few hundred Adam steps on one fixed batch: the hole L1 falls by at least 5x."""
+  import jax  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
+  config = training_worker.apply_overrides(training_worker.tiny_config(), ['--config.learning_rate=0.003'])
+  module = registry.get('pconv')
+  mesh = mesh_lib.create_mesh()
+  batch = mesh_lib.put_global_batch(training_worker.fixed_batch(), mesh)
+  state = loop.create_train_state(config, module, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
+  step = loop.make_train_step(config, module, mesh)
+  holes = []
+  for _ in range(400):
+    state, metrics = step(state, batch)
+    holes.append(metrics['hole'])
+  holes = np.asarray(jax.device_get(holes))
+  assert np.all(np.isfinite(holes))
+  assert holes[:5].mean() / holes[-5:].mean() >= 5.0, (holes[:5], holes[-5:])
+
+
+# ------------------------------------------------------------------ bad configs
+
+@pytest.mark.parametrize('override,devices,expected', [
+    ('--config.batch_sizee=8', 1, 'Did you mean "batch_size"'),
+    ('--config.batch_size=6', 4, 'divisible by the number of devices (4)'),
+    ('--config.image_size=36', 1, 'divisible by 2**config.pconv.num_levels=8'),
+    ('--config.images=/nonexistent/photos', 1, "config.images='/nonexistent/photos': no such file"),
+])
+def test_bad_config_one_clear_line_before_compile(tmp_path, override, devices, expected):
+  proc = _popen([REPO / 'train.py', '--config', REPO / 'configs' / 'pconv_tiny.py', '--workdir', tmp_path / 'wd',
+                 override], _env(devices=devices))
+  rc, out, err = _finish(proc, timeout=120)
+  assert rc != 0
+  lines = [l for l in err.splitlines() if l.strip()]
+  assert len(lines) == 1, err
+  assert lines[0].startswith('train.py: error:') and expected in lines[0], lines[0]
+  assert 'Traceback' not in err + out
+  assert not (tmp_path / 'wd').exists()  # failed before creating anything
+
+
+def test_missing_vgg_weights_refused_unless_opted_out():
+  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  config = training_worker.apply_overrides(training_worker.tiny_config(), ['--config.loss.allow_missing_vgg=False'])
+  with pytest.raises(loop.ConfigError, match='vgg_weights'):
+    loop.validate_config(config, num_devices=1)
+  config = training_worker.apply_overrides(config, ['--config.loss.perceptual=0.0', '--config.loss.style=0.0'])
+  loop.validate_config(config, num_devices=1)  # no VGG terms -> no weights needed
+
+
+# ------------------------------------------------------------------ observability and inference
+
+def test_observability_files(reference_run):
+  wd, _ = reference_run
+  records = [json.loads(l) for l in (wd / 'metrics.jsonl').read_text().splitlines()]
+  train = [r for r in records if r['split'] == 'train']
+  assert {'loss', 'valid', 'hole', 'tv', 'lr', 'grad_norm'} <= set(train[-1])
+  assert any('images_per_sec' in r for r in train)
+  assert [r['step'] for r in records if r['split'] == 'eval'] == [4, 8, 10]
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  grid = np.asarray(Image.open(wd / 'samples' / 'latest.png'))
+  assert grid.shape[1] > 4 * 32 and grid.shape[2] == 3  # four panels side by side
+  assert (wd / 'loss_curve.png').stat().st_size > 1000
+  assert json.loads((wd / 'config.json').read_text())['model'] == 'pconv'
+
+
+def test_restore_predictor(tmp_path, reference_run):
+  from jaxinpaint.training import restore_predictor  # pylint: disable=import-outside-toplevel
+  wd, _ = reference_run
+  predict, info = restore_predictor(wd)
+  assert info['model'] == 'pconv' and info['step'] == 10 and info['required_multiple'] == 8
+  rng = np.random.default_rng(0)
+  images = rng.random((3, 32, 32, 3), dtype=np.float32)
+  masks = (rng.random((3, 32, 32, 1)) > 0.5).astype(np.float32)
+  out = predict(images, masks)
+  assert out.shape == (3, 32, 32, 3) and out.dtype == np.float32 and np.all(np.isfinite(out))
+  # The same checkpoint by step directory gives the same numbers; a larger batch is chunked.
+  predict8, info8 = restore_predictor(wd / 'checkpoints' / '8')
+  assert info8['step'] == 8
+  np.testing.assert_allclose(predict(np.concatenate([images] * 4), np.concatenate([masks] * 4))[:3], out, atol=1e-6)
+  with pytest.raises(FileNotFoundError, match='not a jaxinpaint checkpoint'):
+    restore_predictor(tmp_path)
+  with pytest.raises(ValueError, match="expected 'edgeconnect'"):
+    restore_predictor(wd, model='edgeconnect')
+  with pytest.raises(ValueError, match='masks'):
+    predict(images, masks[:, :16])
