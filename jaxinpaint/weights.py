@@ -27,13 +27,13 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import hashlib
 import http.client
 import os
 import pathlib
 import socket
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -396,19 +396,27 @@ def _manual_hint(url: str, target: pathlib.Path, sha256: str | None) -> str:
 
 def _resolve_host(url: str, timeout: float) -> None:
   """Resolves the URL's host under a timeout: `urlopen`'s timeout does not cover DNS, which can
-  hang for a long time on machines without network."""
+  hang for a long time on machines without network. A daemon thread, so a stuck lookup never
+  delays interpreter exit."""
   parsed = urllib.parse.urlparse(url)
   if parsed.scheme not in ("http", "https") or not parsed.hostname:
     return
-  pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-  try:
-    pool.submit(socket.getaddrinfo, parsed.hostname, parsed.port or 443).result(timeout=timeout)
-  except concurrent.futures.TimeoutError as err:
-    raise DownloadError(f"resolving {parsed.hostname!r} timed out after {timeout:g} s") from err
-  except OSError as err:
-    raise DownloadError(f"cannot resolve {parsed.hostname!r}: {err}") from err
-  finally:
-    pool.shutdown(wait=False)
+  outcome: list[BaseException | None] = []
+
+  def lookup() -> None:
+    try:
+      socket.getaddrinfo(parsed.hostname, parsed.port or 443)
+      outcome.append(None)
+    except OSError as err:
+      outcome.append(err)
+
+  thread = threading.Thread(target=lookup, name="jaxinpaint-dns", daemon=True)
+  thread.start()
+  thread.join(timeout)
+  if not outcome:
+    raise DownloadError(f"resolving {parsed.hostname!r} timed out after {timeout:g} s")
+  if outcome[0] is not None:
+    raise DownloadError(f"cannot resolve {parsed.hostname!r}: {outcome[0]}") from outcome[0]
 
 
 def download(name: str, *, url: str | None = None, sha256: str | None = None,
@@ -467,9 +475,13 @@ def download(name: str, *, url: str | None = None, sha256: str | None = None,
   except (DownloadError, urllib.error.URLError, TimeoutError, ConnectionError,
           http.client.HTTPException) as err:
     partial.unlink(missing_ok=True)
-    reason = getattr(err, "reason", None) or err
-    raise DownloadError(f"could not download {url} within {timeout:g} s ({reason}); this machine "
-                        f"seems to be offline or the server is unreachable. "
+    if isinstance(err, urllib.error.HTTPError):
+      why = f"the server answered HTTP {err.code} ({err.reason})"
+    else:
+      reason = getattr(err, "reason", None) or err
+      why = (f"{reason}; this machine seems to be offline or the server is unreachable (timeout "
+             f"{timeout:g} s)")
+    raise DownloadError(f"could not download {url}: {why}. "
                         f"{_manual_hint(url, target, sha256)}") from err
   got = digest.hexdigest()
   if sha256 is not None and got != sha256:
