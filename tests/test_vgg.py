@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from jaxinpaint import weights
+from jaxinpaint import losses, weights
 from jaxinpaint.models import vgg
 
 # Every named layer a loss in this project uses: PConv (VGG-16) pool1-3; EdgeConnect (VGG-19)
@@ -155,9 +155,14 @@ def test_feature_fn_is_a_pytree_and_layers_option_truncates(torch_vggs):
 
 
 def random_state_dict(depth, seed=0):
+  """He-scaled random torchvision-named weights (activations stay finite through 16 layers)."""
   rng = np.random.default_rng(seed)
-  return {name: rng.normal(size=weights.torch_shape(spec)).astype(np.float32)
-          for name, spec in vgg.param_specs(depth=depth).items()}
+  out = {}
+  for name, spec in vgg.param_specs(depth=depth).items():
+    shape = weights.torch_shape(spec)
+    std = np.sqrt(2.0 / np.prod(shape[1:])) if len(shape) == 4 else 0.1
+    out[name] = (std * rng.normal(size=shape)).astype(np.float32)
+  return out
 
 
 def test_missing_file_names_the_file(tmp_path):
@@ -264,3 +269,29 @@ def test_torchvision_indices():
   # torchvision's features Sequential: conv indices before the first pool are 0, 2; then 5, 7 ...
   assert vgg.torch_indices(16)["conv5_3"] == 28
   assert vgg.torch_indices(19)["conv5_4"] == 34
+
+
+def test_losses_run_with_ported_vgg(tmp_path):
+  """Wiring: pconv_loss with VGG-16 and the EdgeConnect terms with VGG-19, jitted, gradients reach
+  the generator output (never the VGG weights)."""
+  paths = {}
+  for depth in (16, 19):
+    paths[depth] = tmp_path / f"vgg{depth}.npz"
+    np.savez(paths[depth], **random_state_dict(depth, seed=depth))
+  vgg16 = vgg.require_weights(paths[16], depth=16, purpose="test")
+  vgg19 = vgg.pretrained(paths[19], depth=19)
+  rng = np.random.default_rng(0)
+  target = jnp.asarray(rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32))
+  output = jnp.asarray(rng.uniform(0, 1, (2, 32, 32, 3)).astype(np.float32))
+  mask = jnp.asarray((rng.uniform(size=(2, 32, 32, 1)) > 0.3).astype(np.float32))
+
+  @jax.jit
+  def total(out):
+    pconv, terms = losses.pconv_loss(out, target, mask, feature_fn=vgg16)
+    edge = (losses.edgeconnect_perceptual(out, target, feature_fn=vgg19)
+            + losses.edgeconnect_style(out, target, feature_fn=vgg19))
+    return pconv + edge, terms
+
+  (value, terms), grad = jax.value_and_grad(total, has_aux=True)(output)
+  assert np.isfinite(float(value)) and float(terms["perceptual"]) > 0 and float(terms["style_out"]) > 0
+  assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.max(jnp.abs(grad))) > 0

@@ -219,7 +219,8 @@ def missing_weights_message(depth: int, purpose: str, path: str | os.PathLike | 
           f"{cached}); offline, download {known.url} elsewhere (SHA-256 {known.sha256}) and copy "
           f"it here. Optionally convert it once so training needs no torch: `python -m "
           f"jaxinpaint.weights convert {known.filename} vgg{depth}.npz`. Then point the config at "
-          f"the file (e.g. --config.vgg_weights=vgg{depth}.npz).")
+          f"the file (--config.vgg_weights=vgg{depth}.npz), or, for a CPU smoke test only, opt out "
+          f"with --config.loss.allow_missing_vgg=True (trains WITHOUT the perceptual/style terms).")
 
 
 def require_weights(path: str | os.PathLike | None, *, depth: int = 16, purpose: str = "training",
