@@ -220,6 +220,11 @@ def detect_arch(state_dict: Mapping[str, np.ndarray], *, source: PathLike | None
   where = f"weights file {str(source)!r}" if source is not None else "state_dict"
   keys = [k for k in state_dict if k != ARCH_KEY]
   if any(k.startswith("Conv2d_1a_3x3.") for k in keys):
+    # torchvision's ImageNet Inception-v3 has the same trunk shapes but other weights, an auxiliary
+    # head and 1000 classes; pytorch-fid's FID file has no AuxLogits and a 1008-way fc.
+    fc = state_dict.get("fc.weight")
+    if any(k.startswith("AuxLogits.") for k in keys) or (fc is not None and np.shape(fc)[0] != 1008):
+      return "inception_torchvision"
     return "inception_fid"
   conv = [k for k in keys if k.startswith("features.") and k.endswith(".weight")
           and np.ndim(state_dict[k]) == 4]
@@ -239,8 +244,9 @@ def detect_arch(state_dict: Mapping[str, np.ndarray], *, source: PathLike | None
 
 
 def describe_arch(arch: str) -> str:
-  return {"vgg16": "VGG-16", "vgg19": "VGG-19", "inception_fid": "pytorch-fid Inception-v3"}.get(
-      arch, arch)
+  return {"vgg16": "VGG-16", "vgg19": "VGG-19", "inception_fid": "pytorch-fid Inception-v3",
+          "inception_torchvision": "torchvision's ImageNet Inception-v3 (not the FID network; "
+                                   "FID needs pt_inception-2015-12-05-6726825d.pth)"}.get(arch, arch)
 
 
 def check_arch(state_dict: Mapping[str, np.ndarray], expected: str, *, source: PathLike) -> None:

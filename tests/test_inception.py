@@ -245,5 +245,13 @@ def test_errors_name_file_parameter_and_shape(tmp_path):
   with pytest.raises(ValueError, match=r"vgg\.npz.*holds VGG-16 weights, expected pytorch-fid"):
     inception.load_variables(vgg_like)
 
+  torchvision_like = random_inception_state_dict()
+  torchvision_like["fc.weight"] = np.zeros((1000, 2048), np.float32)
+  tv = tmp_path / "inception_v3_google.npz"
+  np.savez(tv, **torchvision_like)
+  with pytest.raises(ValueError, match=r"inception_v3_google\.npz' holds torchvision's ImageNet "
+                     r"Inception-v3 \(not the FID network"):
+    inception.load_variables(tv)
+
   with pytest.raises(FileNotFoundError, match="pt_inception-missing.pth"):
     inception.pretrained(tmp_path / "pt_inception-missing.pth")
