@@ -149,25 +149,26 @@ def hole_mask(mask, *, hole_value: int = 255, shape: tuple[int, int] | None = No
     mask = np.asarray(mask.convert('L'))
   if not isinstance(mask, np.ndarray):
     mask = np.asarray(mask)
-  if mask.ndim == 3 and mask.shape[-1] == 1:
-    mask = mask[..., 0]
-  elif mask.ndim == 3 and mask.shape[-1] in (3, 4):
-    mask = mask[..., :3].mean(axis=-1) if mask.dtype != np.bool_ else mask[..., :3].any(axis=-1)
-  if mask.ndim != 2:
+  if mask.ndim == 3 and mask.shape[-1] in (1, 3, 4):
+    mask = mask[..., :3]
+  elif mask.ndim == 2:
+    mask = mask[..., None]
+  else:
     raise ValueError(f'mask: expected shape (H, W), (H, W, 1) or (H, W, 3), got {mask.shape}')
   if mask.dtype == np.bool_:
-    hole = mask
+    hole = mask.any(axis=-1)
   else:
     if np.issubdtype(mask.dtype, np.integer):
       if mask.size and (mask.min() < 0 or mask.max() > 255):
         raise ValueError(f'mask: integer masks must be in [0, 255], got range [{mask.min()}, {mask.max()}]')
-      white = mask.astype(np.float32) / 255.0 > 0.5
+      level = mask.astype(np.float32) / 255.0
     elif np.issubdtype(mask.dtype, np.floating):
       if not np.all(np.isfinite(mask)):
         raise ValueError('mask: contains NaN or inf')
-      white = mask > 0.5
+      level = mask.astype(np.float32)
     else:
       raise ValueError(f'mask: unsupported dtype {mask.dtype}; expected bool, uint8 or float')
+    white = level.mean(axis=-1) > 0.5
     hole = white if hole_value == 255 else ~white
   if shape is not None and hole.shape != tuple(shape):
     if not resize:
