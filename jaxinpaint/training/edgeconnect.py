@@ -325,7 +325,7 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
     metrics['edge_precision'], metrics['edge_recall'] = edge_precision_recall(
         outs_sg['edge'], batch['edge'], batch['mask'])
   for n in gens:
-    metrics[f'{n}_grad_norm'] = optax.global_norm(g_grads[n])
+    metrics[f'{n}_grad_norm'] = optax.tree.norm(g_grads[n])
   new_state = state.replace(step=state.step + 1, nets=new_nets, opt_state=new_opt)
   return new_state, metrics
 

@@ -1,0 +1,345 @@
+"""Tests for jaxinpaint.training.edgeconnect (issue 8 acceptance): one step of every stage on 2 CPU devices
+with a sharded batch, the generator loss uses the pre-update discriminator, stage 3 freezes G1 and stage 4
+trains it, a short run on one batch drives the stage-2 hole L1 down >= 3x, kill -9 + resume for every stage.
+
+Runs that need 2 devices or a killable process re-invoke this file as a subprocess (`python
+tests/test_edgeconnect_training.py WORKER ARGS`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+THIS = pathlib.Path(__file__).resolve()
+PY = sys.executable
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+def tiny_config(stage_: int, /, **overrides):
+  spec = importlib.util.spec_from_file_location('ecq', REPO / 'configs' / 'edgeconnect_quickstart.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(f'stage{stage_}')
+  config.unlock()
+  config.image_size = 32
+  config.batch_size = 4
+  config.edgeconnect.features = 8
+  config.edgeconnect.residual_blocks = 1
+  config.edgeconnect.d_features = 8
+  config.eval_images = ''
+  config.evaluate_at_end = False
+  config.log_every = 1
+  for key, value in overrides.items():
+    node = config
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  config.lock()
+  return config
+
+
+def fixed_batch(n: int = 4, size: int = 32) -> dict[str, np.ndarray]:
+  """Smooth synthetic photos with a square hole each, plus gray and full-image Canny edges."""
+  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  yy, xx = np.mgrid[:size, :size] / size
+  image = np.stack([np.stack([np.sin(6 * xx + i), np.cos(5 * yy - i), (xx > 0.4 + 0.05 * i) * yy], -1)
+                    for i in range(n)])
+  image = (0.5 + 0.45 * image).astype(np.float32)
+  mask = np.ones((n, size, size, 1), np.float32)
+  for i in range(n):
+    y, x = rng.integers(2, size // 2, 2)
+    mask[i, y:y + size // 3, x:x + size // 3] = 0.0
+  gray = edges.rgb_to_gray(image)
+  edge = np.stack([edges.canny(g, sigma=1.0) for g in gray])
+  return {'image': image, 'mask': mask, 'gray': gray[..., None], 'edge': edge[..., None].astype(np.float32)}
+
+
+def _flat(tree) -> dict[str, np.ndarray]:
+  import jax  # pylint: disable=import-outside-toplevel
+  return {'/'.join(str(getattr(k, 'key', k)) for k in path): np.asarray(jax.device_get(leaf))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def _env(devices: int | None = None, **extra) -> dict:
+  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONUNBUFFERED='1', **extra)
+  flags = [f for f in env.get('XLA_FLAGS', '').split() if 'xla_force_host_platform_device_count' not in f]
+  if devices:
+    flags.append(f'--xla_force_host_platform_device_count={devices}')
+  env['XLA_FLAGS'] = ' '.join(flags)
+  return env
+
+
+def _popen(args, env) -> subprocess.Popen:
+  return subprocess.Popen([PY, str(THIS), *map(str, args)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str, str]:
+  out, err = proc.communicate(timeout=timeout)
+  return proc.returncode, out, err
+
+
+# ------------------------------------------------------------------------------------------- workers
+
+def worker_stages(out: str) -> None:
+  """One jitted, sharded train step of every stage via the loop's own step factory; which nets moved."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
+  module = registry.get('edgeconnect')
+  mesh = mesh_lib.create_mesh()
+  batch = fixed_batch()
+  result = {'devices': jax.device_count()}
+  for stage in (1, 2, 3, 4):
+    config = tiny_config(stage)
+    loop.validate_config(config)
+    gbatch = mesh_lib.put_global_batch(batch, mesh)
+    state = loop.create_train_state(config, module, jax.random.PRNGKey(stage), gbatch, mesh_lib.replicated(mesh))
+    before = _flat(state.nets)
+    step = loop.make_train_step(config, module, mesh)
+    new_state, metrics = step(state, gbatch)
+    after = _flat(new_state.nets)
+    moved = {}
+    for name in ('g1', 'd1', 'g2', 'd2'):
+      keys = [k for k in before if k.startswith(name + '/')]
+      moved[name] = any(not np.array_equal(before[k], after[k]) for k in keys)
+      moved[name + '_params'] = any(not np.array_equal(before[k], after[k]) for k in keys if '/params/' in k)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    result[str(stage)] = {'moved': moved, 'metrics': metrics,
+                          'batch_devices': len(gbatch['image'].sharding.device_set),
+                          'step': int(jax.device_get(new_state.step))}
+    if stage == 4:  # the same step on one device (no sharding) gives the same parameters
+      single = jax.jit(lambda s, b, c=config: module.train_step(c, s, b))
+      state1 = jax.device_put(module.init_state(config, jax.random.PRNGKey(stage), batch), jax.devices()[0])
+      s1, _ = single(state1, jax.device_put(batch, jax.devices()[0]))
+      one = _flat(s1.nets)
+      result['max_diff_2dev_vs_1dev'] = max(float(np.max(np.abs(one[k] - after[k]))) for k in one)
+  pathlib.Path(out).write_text(json.dumps(result))
+
+
+def worker_train(workdir: str, stage: str, init_from: str, out: str) -> None:
+  """`train_and_evaluate` on the built-in photos (pipeline with edges); writes the final nets to OUT.npz."""
+  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  config = tiny_config(int(stage), num_steps=4, checkpoint_every=2, init_from=init_from if init_from != '-' else '')
+  summary = loop.train_and_evaluate(config, workdir, progress=False)
+  print(f'STATUS {summary["status"]} {summary["step"]}', flush=True)
+  if summary['state'] is not None:
+    np.savez(out, step=np.asarray(summary['state'].step), **_flat(summary['state'].nets))
+
+
+# ------------------------------------------------------------------------------------------- tests
+
+@pytest.mark.slow
+def test_one_step_each_stage_on_two_devices(tmp_path):
+  out = tmp_path / 'stages.json'
+  rc, _, err = _finish(_popen(['stages', out], _env(devices=2)))
+  assert rc == 0, err[-4000:]
+  r = json.loads(out.read_text())
+  assert r['devices'] == 2
+  for stage in ('1', '2', '3', '4'):
+    s = r[stage]
+    assert s['batch_devices'] == 2 and s['step'] == 1
+    assert all(np.isfinite(v) for v in s['metrics'].values()), s['metrics']
+  m = {k: r[k]['moved'] for k in '1234'}
+  assert m['1']['g1_params'] and m['1']['d1_params'] and not m['1']['g2'] and not m['1']['d2']
+  assert m['2']['g2_params'] and m['2']['d2_params'] and not m['2']['g1'] and not m['2']['d1']
+  # Stage 3: G1 (params AND spectral-norm vectors) bit-for-bit unchanged; G2 trains.
+  assert not m['3']['g1'] and not m['3']['d1'] and m['3']['g2_params'] and m['3']['d2_params']
+  assert all(m['4'][n + '_params'] for n in ('g1', 'd1', 'g2', 'd2'))
+  assert r['max_diff_2dev_vs_1dev'] < 1e-5
+
+
+def test_stage4_g2_loss_reaches_g1():
+  """Stage 4's G1 gradient includes G2's loss (through the composite edges); stage 3's G2 input does not."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  config = tiny_config(4)
+  batch = {k: jax.numpy.asarray(v) for k, v in fixed_batch().items()}
+  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  models = tec.build_models(config)
+
+  def g2_only(g1_params):
+    outs, _ = tec._generators(config, models, state.nets, {'g1': g1_params, 'g2': state.nets['g2']['params']},
+                              batch, train=True)
+    return jax.numpy.mean(jax.numpy.abs(outs['image'] - batch['image']))
+
+  grad = jax.grad(g2_only)(state.nets['g1']['params'])
+  assert float(max(jax.numpy.max(jax.numpy.abs(g)) for g in jax.tree_util.tree_leaves(grad))) > 0
+
+
+def test_generator_loss_uses_pre_update_discriminator():
+  """Stage 1 with a large D lr: the reported G loss and the G1 update equal those computed independently with
+  the discriminator's parameters from before the step (and differ from the post-update ones)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.models import edgeconnect as nets  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  config = tiny_config(1, d2g_lr=100.0)  # D lr 0.1: one D step changes the D loss a lot
+  batch = {k: jnp.asarray(v) for k, v in fixed_batch().items()}
+  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  new_state, metrics = jax.jit(lambda s, b: tec.train_step(config, s, b))(state, batch)
+
+  g1, d1 = nets.EdgeGenerator(features=8, residual_blocks=1), nets.PatchDiscriminator(features=8)
+  sn = nets.SPECTRAL
+  real = jnp.concatenate([batch['gray'], batch['edge']], -1)
+
+  def g_loss(g1_params, d_params, d_spec):
+    e, _ = g1.apply({'params': g1_params, sn: state.nets['g1'][sn]},
+                    nets.edge_generator_inputs(batch['gray'], batch['edge'], batch['mask']), train=True, mutable=[sn])
+    fake = jnp.concatenate([batch['gray'], e], -1)
+    # The reference's D calls in one iteration: real, fake (D update), then the generator's fake.
+    (_, real_feats), u = d1.apply({'params': d_params, sn: d_spec}, real, train=True, mutable=[sn])
+    _, u = d1.apply({'params': d_params, sn: u[sn]}, jax.lax.stop_gradient(fake), train=True, mutable=[sn])
+    (logits, feats), _ = d1.apply({'params': d_params, sn: u[sn]}, fake, train=True, mutable=[sn])
+    return (losses.adversarial(logits, is_real=True, is_discriminator=False)
+            + 10.0 * losses.feature_matching(jax.lax.stop_gradient(real_feats), feats))
+
+  old_d, new_d = state.nets['d1']['params'], new_state.nets['d1']['params']
+  spec0 = state.nets['d1'][sn]
+  loss_old, grad_old = jax.value_and_grad(g_loss)(state.nets['g1']['params'], old_d, spec0)
+  loss_new, grad_new = jax.value_and_grad(g_loss)(state.nets['g1']['params'], new_d, spec0)
+  assert abs(float(loss_new) - float(loss_old)) > 1e-3, 'the D update is too small to tell them apart'
+  np.testing.assert_allclose(float(metrics['loss']), float(loss_old), rtol=1e-5)
+  # First Adam step with b1=0: update = -lr * g / (|g| + eps) (bias corrections cancel).
+  lr = config.learning_rate
+  checked = 0
+  for path, p0 in jax.tree_util.tree_leaves_with_path(state.nets['g1']['params']):
+    p1 = dict(jax.tree_util.tree_leaves_with_path(new_state.nets['g1']['params']))[path]
+    g_old = dict(jax.tree_util.tree_leaves_with_path(grad_old))[path]
+    want = p0 - lr * g_old / (jnp.abs(g_old) + 1e-8)
+    # Biases feeding an instance norm have (numerically) zero gradient: their Adam step is rounding noise.
+    solid = np.abs(np.asarray(g_old)) > 1e-6
+    np.testing.assert_allclose(np.asarray(p1)[solid], np.asarray(want)[solid], atol=0.05 * lr)
+    checked += int(solid.sum())
+  assert checked > 0.9 * sum(x.size for x in jax.tree_util.tree_leaves(grad_old))
+  g_o = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(grad_old)])
+  g_n = np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(grad_new)])
+  assert np.mean(np.sign(g_o) != np.sign(g_n)) > 0.01  # the post-update D would have given another step
+
+
+def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  config = tiny_config(2, learning_rate=2e-3, **{'edgeconnect.features': 16})
+  batch = {k: jnp.asarray(v) for k, v in fixed_batch().items()}
+  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  step = jax.jit(lambda s, b: tec.train_step(config, s, b))
+
+  def hole_l1(s):
+    out = tec._eval_outputs(config, s, batch)['image']
+    hole = 1.0 - batch['mask']
+    return float(jnp.sum(jnp.abs(out - batch['image']) * hole) / (3 * jnp.sum(hole)))
+
+  start = hole_l1(state)
+  for _ in range(150):
+    state, metrics = step(state, batch)
+  end = hole_l1(state)
+  assert np.isfinite(float(metrics['loss']))
+  assert end * 3 <= start, (start, end)
+
+
+def test_predict_pipeline_and_edge_metrics():
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  config = tiny_config(4)
+  b = fixed_batch()
+  state = tec.init_state(config, jax.random.PRNGKey(0), {k: jnp.asarray(v) for k, v in b.items()})
+  out = jax.jit(lambda s, i, m: tec.predict_with_edges(config, s, i, m))(state, b['image'], b['mask'])
+  assert out['image'].shape == b['image'].shape and out['edge'].shape == b['mask'].shape
+  assert float(out['image'].min()) >= 0 and float(out['image'].max()) <= 1
+  # Outside the hole the edge map G2 sees is the Canny of the known region (never the hole's content).
+  known = np.stack([edges.canny(edges.rgb_to_gray(b['image'][i]), sigma=2.0, mask=b['mask'][i, ..., 0])
+                    for i in range(4)])[..., None]
+  np.testing.assert_array_equal(np.asarray(out['edge']) * b['mask'], known * b['mask'])
+  np.testing.assert_allclose(np.asarray(tec.predict(config, state, b['image'], b['mask'])), np.asarray(out['image']),
+                             atol=1e-5)
+  # EdgeAccuracy semantics inside the hole.
+  mask = jnp.zeros((1, 2, 2, 1))
+  target = jnp.asarray([1.0, 1.0, 0.0, 0.0]).reshape(1, 2, 2, 1)
+  pred = jnp.asarray([0.9, 0.2, 0.7, 0.1]).reshape(1, 2, 2, 1)
+  p, r = tec.edge_precision_recall(pred, target, mask)
+  assert float(p) == pytest.approx(0.5) and float(r) == pytest.approx(0.5)
+  p, r = tec.edge_precision_recall(pred * 0, target * 0, mask)
+  assert float(p) == 1.0 and float(r) == 1.0
+
+
+def test_config_validation_and_vgg_requirement(capsys):
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match='config.stage'):
+    tec.validate_config(tiny_config(1, **{'stage': 5}))
+  with pytest.raises(ValueError, match='gan_type'):
+    tec.validate_config(tiny_config(1, **{'edgeconnect.gan_type': 'wgan'}))
+  with pytest.raises(ValueError, match='image_size'):
+    tec.validate_config(tiny_config(1, image_size=30))
+  with pytest.raises(ValueError, match='VGG-19'):
+    tec.validate_config(tiny_config(2, **{'loss.allow_missing_vgg': False}))
+  tec.validate_config(tiny_config(1, **{'loss.allow_missing_vgg': False}))  # stage 1 needs no VGG
+  tec.validate_config(tiny_config(3))
+  assert 'WITHOUT the VGG-19' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- kill / resume
+
+@pytest.fixture(scope='module')
+def reference_chain(tmp_path_factory):
+  """Uninterrupted 4-step runs of stages 1..4, each initialised from the previous stage's workdir."""
+  root = tmp_path_factory.mktemp('ec_reference')
+  prev = '-'
+  for stage in (1, 2, 3, 4):
+    wd = root / f's{stage}'
+    rc, out, err = _finish(_popen(['train', wd, stage, prev, root / f's{stage}.npz'], _env()))
+    assert rc == 0 and 'STATUS done 4' in out, err[-4000:]
+    prev = str(wd)
+  return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('stage', [1, 2, 3, 4])
+def test_sigkill_then_resume_each_stage(tmp_path, reference_chain, stage):
+  init_from = str(reference_chain / f's{stage - 1}') if stage > 1 else '-'
+  wd = tmp_path / 'wd'
+  cmd = ['train', wd, stage, init_from, tmp_path / 'final.npz']
+  proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='3'))
+  deadline = time.time() + 600
+  for line in proc.stdout:
+    if 'hanging' in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=60)
+  assert proc.returncode == -signal.SIGKILL
+  assert sorted(p.name for p in (wd / 'checkpoints').iterdir() if p.name.isdigit()) == ['2']
+  rc, out, err = _finish(_popen(cmd, _env()))
+  assert rc == 0 and 'STATUS done 4' in out, err[-4000:]
+  assert 'resuming from' in out
+  ref = np.load(reference_chain / f's{stage}.npz')
+  got = np.load(tmp_path / 'final.npz')
+  assert set(ref.files) == set(got.files) and int(got['step']) == 4
+  for k in ref.files:
+    np.testing.assert_allclose(got[k], ref[k], atol=1e-6, rtol=1e-6, err_msg=k)
+
+
+if __name__ == '__main__':
+  sys.path.insert(0, str(REPO))
+  if sys.argv[1] == 'stages':
+    worker_stages(sys.argv[2])
+  elif sys.argv[1] == 'train':
+    worker_train(*sys.argv[2:6])
+  else:
+    raise SystemExit(f'unknown worker {sys.argv[1]}')
