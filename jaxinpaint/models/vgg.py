@@ -6,9 +6,10 @@ with stride 2 (floor, like ``nn.MaxPool2d(2, 2)``). Inputs are RGB in [0, 1]; th
 normalisation torchvision's weights expect is applied inside.
 
 Named outputs follow the usual convention: ``relu{block}_{i}`` after the i-th convolution of a block
-and ``pool{block}`` after its max pool. Partial Convolutions (Liu et al. 2018, Eq. 3-5) uses VGG-16
-``pool1``-``pool3``; EdgeConnect (Nazeri et al. 2019, Eq. 5-6) uses VGG-19 ``relu1_1``...``relu5_1``
-(perceptual) and ``relu2_2``, ``relu3_4``, ``relu4_4``, ``relu5_2`` (style).
+and ``pool{block}`` after its max pool. Partial Convolutions (Liu et al. 2018, Sec. 3.4, perceptual
+and style losses) uses VGG-16 ``pool1``-``pool3``; EdgeConnect (Nazeri et al. 2019, Sec. 3.2) uses
+VGG-19 ``relu1_1``...``relu5_1`` (perceptual) and ``relu2_2``, ``relu3_4``, ``relu4_4``, ``relu5_2``
+(style).
 
 Typical use::
 
@@ -96,6 +97,7 @@ class VGG(nn.Module):
       raise ValueError(f"unknown VGG-{self.depth} layer(s) {unknown}; expected names from {names}")
     if x.ndim != 4 or x.shape[-1] != 3:
       raise ValueError(f"x must be NHWC RGB with 3 channels, got shape {x.shape}")
+
     def pools_before(index: int) -> int:
       return sum(1 for n in names[:index + 1] if n.startswith("pool"))
 
