@@ -528,6 +528,14 @@ def _build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _print_progress(done: int, total: int | None) -> None:
+  if total:
+    step = max(total // 20, 1)  # Every 5 %.
+    if done == total or done // step != (done - (1 << 20)) // step:
+      print(f"\r{done / 2**20:8.1f} / {total / 2**20:.1f} MiB", end="\n" if done == total else "",
+            file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   """Entry point of ``python -m jaxinpaint.weights``; returns the process exit code."""
   args = _build_parser().parse_args(argv)
@@ -543,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       count = sum(int(np.prod(torch_shape(s))) for s in specs.values())
       print(f"{args.path}: {describe_arch(arch)}, {len(specs)} tensors, {count:,} parameters used")
     elif args.command == "download":
-      path = download(args.name, directory=args.dir, timeout=args.timeout)
+      path = download(args.name, directory=args.dir, timeout=args.timeout, progress=_print_progress)
       print(path)
       if args.convert:
         arch = convert(path, args.convert)
