@@ -265,3 +265,14 @@ def test_hanging_name_resolution_times_out(tmp_path, monkeypatch):
                        timeout=0.2)
   finally:
     release.set()
+
+
+def test_legacy_pth_serialisation_is_read(torch, tmp_path):
+  """torchvision's 2017 VGG files predate the zip format; torch.load(weights_only=True) reads them."""
+  state = random_state_dict(vgg.param_specs(depth=16), seed=2)
+  path = tmp_path / "legacy.pth"
+  torch.save({k: torch.from_numpy(v) for k, v in state.items()}, path,
+             _use_new_zipfile_serialization=False)
+  loaded = weights.load_state_dict(path)
+  assert sorted(loaded) == sorted(state)
+  np.testing.assert_array_equal(loaded["features.28.weight"], state["features.28.weight"])
