@@ -44,7 +44,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   from jaxinpaint.training import loop, mesh  # pylint: disable=import-outside-toplevel
   if not _VERBOSE.value:  # orbax logs every save/restore at INFO; keep the console to our own lines
-    logging.set_verbosity(logging.WARNING)
+    logging.set_verbosity(logging.ERROR)
   config = _CONFIG.value
   try:
     mesh.initialize_distributed(coordinator_address=config.get('coordinator_address', ''),
@@ -71,6 +71,8 @@ def main(argv):
     shown = ', '.join(f'{k}={v:.4g}' for k, v in ev.items() if isinstance(v, float))
     print(f'  held-out evaluation ({ev["num_images"]} images): {shown}')
     print(f'  eval results: {summary["eval_path"]}; eval grid: {summary["eval_sample_path"]}')
+    if summary.get('eval_table_path'):
+      print(f'  per hole-ratio table: {summary["eval_table_path"]}')
 
 
 if __name__ == '__main__':

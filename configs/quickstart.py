@@ -41,7 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.pconv.kernel_sizes = (7, 5, 5, 3, 3)
   config.loss.allow_missing_vgg = True
   config.learning_rate = 2e-3
-  config.num_steps = 1000
+  config.num_steps = 800
   config.log_every = 20
   config.sample_every = 200
   config.checkpoint_every = 200

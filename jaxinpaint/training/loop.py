@@ -233,7 +233,12 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
   abstract = abstract_state(config, module)
   rng = jax.random.PRNGKey(int(config.seed))
   if latest is not None:
-    state, data_state = ckpt.restore(manager, latest, abstract, repl)
+    try:
+      state, data_state = ckpt.restore(manager, latest, abstract, repl)
+    except (ValueError, KeyError, TypeError) as e:
+      raise ConfigError(f'the checkpoint at step {latest} in {ckpt.checkpoint_dir(workdir)} does not match this '
+                        f'config (model settings changed?); use a new --workdir. ({str(e).splitlines()[0][:200]})'
+                        ) from None
     if data_state is not None:
       pipeline.set_state(data_state)
     start = latest
@@ -460,19 +465,21 @@ def restore_predictor(workdir_or_checkpoint: str | pathlib.Path, *, model: str |
       outs.append(np.asarray(jit_predict(state, jax.device_put(im, device), jax.device_put(mk, device)))[:k])
     return np.concatenate(outs) if outs else np.zeros_like(images)
 
-  multiple = 2 ** int(config.pconv.num_levels) if 'pconv' in config else None
+  multiple = module.required_multiple(config) if hasattr(module, 'required_multiple') else None
   info = {'model': config.model, 'step': int(step), 'checkpoint': str(ckpt.checkpoint_dir(workdir) / str(step)),
           'config': config, 'image_size': int(config.image_size), 'required_multiple': multiple}
   return predict, info
 
 
 def evaluate_checkpoint(config: Config, workdir: pathlib.Path) -> dict[str, Any]:
-  """Evaluates the final checkpoint on the held-out images with generated masks; writes eval_results.json.
+  """Evaluates the final checkpoint on the held-out images with generated masks.
 
-  Uses `jaxinpaint.evaluation` (issue 6) when available, else the composite's L1/PSNR computed here.
+  Uses `jaxinpaint.evaluation` (issue 6: per hole-ratio bucket L1/PSNR/SSIM, worst/best pictures in
+  `workdir/eval/`) when available; always writes `eval_results.json` (overall numbers) and
+  `eval_samples.png` (masked input | output | composite | ground truth).
   """
   from jaxinpaint import data  # pylint: disable=import-outside-toplevel
-  predict, info = restore_predictor(workdir)
+  predict, info = restore_predictor(workdir, batch_size=int(config.batch_size))
   pairs = data.create_eval_pairs(images=config.eval_images, masks=config.get('eval_masks') or config.masks,
                                  image_size=config.image_size, seed=int(config.seed) + 1,
                                  limit=config.get('final_eval_limit'))
@@ -480,21 +487,30 @@ def evaluate_checkpoint(config: Config, workdir: pathlib.Path) -> dict[str, Any]
   masks = np.stack([np.asarray(p.mask, np.float32) for p in pairs])[..., None]
   outputs = predict(images, masks)
   comp = masks * images + (1.0 - masks) * outputs
-  results: dict[str, Any] = {'checkpoint': info['checkpoint'], 'num_images': int(len(pairs))}
+  results: dict[str, Any] = {'checkpoint': info['checkpoint'], 'num_images': int(len(pairs)),
+                             'hole_fraction': float(np.mean(1.0 - masks))}
+  out: dict[str, Any] = {}
   try:
-    from jaxinpaint import metrics  # pylint: disable=import-outside-toplevel
-    results['l1_percent'] = float(np.mean(np.asarray(metrics.l1(comp, images))))
-    results['psnr'] = float(np.mean(np.asarray(metrics.psnr(comp, images))))
-    results['ssim'] = float(np.mean(np.asarray(metrics.ssim(comp, images))))
-  except ImportError:  # issue 6's metrics not installed: the same definitions, inline
+    from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    evaluation = None
+  if evaluation is not None:
+    res = evaluation.evaluate(predict, pairs, batch_size=int(config.batch_size), progress=False,
+                              method=str(config.model))
+    row = res.row()
+    results.update({'l1_percent': float(row['l1']), 'psnr': float(row['psnr']), 'ssim': float(row['ssim'])})
+    if jax.process_index() == 0:
+      paths = evaluation.write_results(res, workdir / 'eval')
+      out['eval_table_path'] = str(paths['markdown'])
+  else:  # the same definitions as jaxinpaint.metrics, inline
     results['l1_percent'] = float(100.0 * np.mean(np.abs(comp - images)))
     mse = np.mean((comp - images) ** 2, axis=(1, 2, 3))
     results['psnr'] = float(np.mean(-10.0 * np.log10(np.maximum(mse, 1e-10))))
-  results['hole_fraction'] = float(np.mean(1.0 - masks))
   path = workdir / 'eval_results.json'
   if jax.process_index() == 0:
     path.write_text(json.dumps(results, indent=2))
     grid = observe.image_grid({'masked input': images * masks + (1 - masks), 'output': np.clip(outputs, 0, 1),
                                'composite': comp, 'ground truth': images})
     observe.save_png(workdir / 'eval_samples.png', grid)
-  return {'eval': results, 'eval_path': str(path), 'eval_sample_path': str(workdir / 'eval_samples.png')}
+  out.update({'eval': results, 'eval_path': str(path), 'eval_sample_path': str(workdir / 'eval_samples.png')})
+  return out

@@ -68,6 +68,11 @@ def validate_config(config: Config) -> None:
         '--config.loss.allow_missing_vgg=True (trains without perceptual/style terms)')
 
 
+def required_multiple(config: Config) -> int:
+  """Input height/width must be multiples of this (the U-Net halves the resolution num_levels times)."""
+  return 2 ** int(config.pconv.num_levels)
+
+
 def uses_vgg(config: Config) -> bool:
   return bool(config.get('vgg_weights')) and (config.loss.perceptual > 0 or config.loss.style > 0)
 
@@ -159,7 +164,7 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
   params = optax.apply_updates(state.params, param_updates)
   new_stats = updates.get('batch_stats', state.batch_stats)
   metrics = {'loss': loss, **terms, 'lr': learning_rate_schedule(config)(state.step),
-             'grad_norm': optax.global_norm(grads)}
+             'grad_norm': optax.tree.norm(grads)}
   new_state = state.replace(step=state.step + 1, params=params, batch_stats=new_stats, opt_state=opt_state)
   return new_state, metrics
 

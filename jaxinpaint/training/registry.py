@@ -17,6 +17,9 @@ config with `functools.partial` and owns jit, sharding, checkpoints and logging:
   * `validate_config(config) -> None`: raise `ValueError` with one clear line for a bad model config.
   * `pipeline_kwargs(config) -> dict`: extra keyword arguments for `data.create_train_pipeline`
     (e.g. `with_edges=True`).
+  Optional: `prepare_eval_batch(config, batch) -> batch` (add e.g. edges to held-out batches),
+  `init_from_previous(config, new_state, old_state) -> state` (what `config.init_from` carries over;
+  default: params), `required_multiple(config) -> int` (reported by `restore_predictor`).
 
 A new model registers itself with `register('name', 'package.module')` (or is added to `_MODELS`).
 """
