@@ -6,7 +6,9 @@ classical path against `jaxinpaint.baselines` composited by hand.
 """
 
 import hashlib
+import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -35,19 +37,79 @@ def train_tiny_pconv(cache_root: pathlib.Path) -> pathlib.Path:
   workdir = cache_root / f'tiny_pconv_{digest.hexdigest()[:16]}'
   if (workdir / 'checkpoints' / '2').is_dir():
     return workdir
+  tmp = cache_root / f'{workdir.name}.tmp{os.getpid()}'
+  shutil.rmtree(tmp, ignore_errors=True)
   cmd = [sys.executable, str(REPO / 'train.py'), '--config', str(REPO / 'configs/pconv_tiny.py'), '--workdir',
-         str(workdir), '--config.num_steps=2', '--config.checkpoint_every=2', '--config.eval_every=2',
+         str(tmp), '--config.num_steps=2', '--config.checkpoint_every=2', '--config.eval_every=2',
          '--config.sample_every=2', '--noprogress']
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
   assert proc.returncode == 0, f'tiny training failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}'
+  try:
+    tmp.rename(workdir)  # atomic: parallel test processes never see half a checkpoint
+  except OSError:
+    shutil.rmtree(tmp, ignore_errors=True)
   return workdir
+
+
+def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
+  """An untrained (freshly initialised) narrow EdgeConnect checkpoint saved the way the trainer saves one.
+
+  Training even one EdgeConnect step compiles four GAN updates (minutes on 2 shared cores); inference only
+  needs a restorable checkpoint of the right structure, so the state is initialised and saved directly.
+  """
+  import functools
+  import importlib.util
+  import json
+  if not (REPO / 'configs/edgeconnect_quickstart.py').is_file():
+    pytest.skip("G's EdgeConnect (configs/edgeconnect_quickstart.py) has not landed")
+  digest = hashlib.sha256()
+  files = [REPO / 'configs/edgeconnect_quickstart.py', REPO / 'configs/edgeconnect_places2.py',
+           REPO / 'jaxinpaint/models/edgeconnect.py'] + sorted((REPO / 'jaxinpaint/training').glob('*.py'))
+  for f in files:
+    if f.is_file():
+      digest.update(f.read_bytes())
+  workdir = cache_root / f'tiny_edgeconnect_{digest.hexdigest()[:16]}'
+  if (workdir / 'checkpoints' / '1').is_dir():
+    return workdir
+  import jax
+  from jaxinpaint.training import checkpoint as ckpt
+  from jaxinpaint.training import registry
+  spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
+  config_module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(config_module)
+  config = config_module.get_config('stage4')
+  config.unlock()
+  config.image_size = 32
+  config.edgeconnect.features = 8
+  config.edgeconnect.residual_blocks = 1
+  config.edgeconnect.d_features = 8
+  config.lock()
+  module = registry.get('edgeconnect')
+  state = jax.jit(functools.partial(module.init_state, config))(jax.random.PRNGKey(0), module.example_batch(config, 1))
+  tmp = cache_root / f'{workdir.name}.tmp{os.getpid()}'
+  manager = ckpt.create_manager(tmp, keep_best=0)
+  ckpt.save(manager, 1, state, data_state={}, config=json.loads(config.to_json_best_effort()))
+  manager.close()
+  try:
+    tmp.rename(workdir)
+  except OSError:  # another process made it first
+    shutil.rmtree(tmp, ignore_errors=True)
+  return workdir
+
+
+def _cache_root(request, tmp_path_factory) -> pathlib.Path:
+  cache = getattr(request.config, 'cache', None)
+  return pathlib.Path(cache.mkdir('jaxinpaint_checkpoints') if cache is not None else tmp_path_factory.mktemp('ckpt'))
 
 
 @pytest.fixture(scope='module')
 def tiny_workdir(request, tmp_path_factory) -> pathlib.Path:
-  cache = getattr(request.config, 'cache', None)
-  root = cache.mkdir('jaxinpaint_checkpoints') if cache is not None else tmp_path_factory.mktemp('ckpt')
-  return train_tiny_pconv(pathlib.Path(root))
+  return train_tiny_pconv(_cache_root(request, tmp_path_factory))
+
+
+@pytest.fixture(scope='module')
+def tiny_edgeconnect_workdir(request, tmp_path_factory) -> pathlib.Path:
+  return make_tiny_edgeconnect(_cache_root(request, tmp_path_factory))
 
 
 @pytest.fixture(scope='module')
@@ -238,6 +300,23 @@ def test_one_compilation_per_bucket(tiny_workdir):
   assert inp.padded_shape(130, 60) == (192, 64)
 
 
+def test_edgeconnect_inpainter_returns_edges(tiny_edgeconnect_workdir):
+  inp = Inpainter.from_checkpoint(tiny_edgeconnect_workdir / 'checkpoints' / '1')
+  assert inp.name == 'edgeconnect' and inp.multiple == 4
+  h, w = 37, 45
+  image, hole = _photo(h, w, seed=2), _holes(h, w)
+  res = inp.inpaint(image, hole)
+  assert res.image.shape == (h, w, 3) and res.image.dtype == np.uint8
+  np.testing.assert_array_equal(res.image[~hole], image[~hole])
+  assert res.edge.shape == (h, w) and res.edge.dtype == np.float32
+  assert 0.0 <= res.edge.min() and res.edge.max() <= 1.0
+  # Outside the holes the edge map is Canny's (binary); G1's soft predictions only fill the holes.
+  assert set(np.unique(res.edge[~hole])) <= {0.0, 1.0}
+  assert inp.padded_shape(h, w) == (64, 64)
+  with pytest.raises(ValueError, match="expected 'pconv'"):
+    Inpainter.from_workdir(tiny_edgeconnect_workdir, model='pconv')
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 def _run_cli(*args):
@@ -290,12 +369,29 @@ def test_cli_odd_size(method, tmp_path, request):
   Image.fromarray(image).save(tmp_path / 'odd.png')
   Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / 'odd_mask.png')
   source = ['--method', 'ns'] if method == 'ns' else ['--workdir', request.getfixturevalue('tiny_workdir')]
-  proc = _run_cli(*source, '--image', tmp_path / 'odd.png', '--mask', tmp_path / 'odd_mask.png',
-                  '--out', tmp_path / 'res.png')
-  assert proc.returncode == 0, proc.stderr
+  code = inpaint.main([str(a) for a in [*source, '--image', tmp_path / 'odd.png', '--mask', tmp_path / 'odd_mask.png',
+                                          '--out', tmp_path / 'res.png']])
+  assert code == 0
   out = np.asarray(Image.open(tmp_path / 'res.png'))
   assert out.shape == (h, w, 3)
   np.testing.assert_array_equal(out[~hole], image[~hole])
+
+
+def test_cli_edgeconnect_edges_out(tiny_edgeconnect_workdir, tiny_workdir, tmp_path, capsys):
+  h, w = 50, 33
+  image, hole = _photo(h, w, seed=4), _holes(h, w)
+  Image.fromarray(image).save(tmp_path / 'e.png')
+  Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / 'e_mask.png')
+  args = ['--image', tmp_path / 'e.png', '--mask', tmp_path / 'e_mask.png', '--out', tmp_path / 'e_out.png',
+          '--edges-out', tmp_path / 'edges']
+  assert inpaint.main([str(a) for a in ['--workdir', tiny_edgeconnect_workdir, *args]]) == 0
+  out = np.asarray(Image.open(tmp_path / 'e_out.png'))
+  np.testing.assert_array_equal(out[~hole], image[~hole])
+  edge = np.asarray(Image.open(tmp_path / 'edges' / 'e.png'))
+  assert edge.shape == (h, w) and edge.dtype == np.uint8
+  capsys.readouterr()
+  assert inpaint.main([str(a) for a in ['--workdir', tiny_workdir, *args]]) == 2
+  assert '--edges-out needs an EdgeConnect checkpoint' in capsys.readouterr().err
 
 
 def test_cli_errors(tmp_path, capsys):
