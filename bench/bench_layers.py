@@ -1,0 +1,152 @@
+"""Layer micro-benchmarks: forward + input gradient + weight gradient, ours vs XLA native vs PyTorch.
+
+The EdgeConnect layer shapes of issue 7 at 256x256, batch 4, fp32 (NHWC in JAX, NCHW in torch):
+  7x7 conv 4->64 (stride 1, padding 3) at 256x256; 4x4 stride-2 convs 64->128 (256x256 input) and
+  128->256 (128x128 input); dilated-2 3x3 conv 256->256 at 64x64; 4x4 stride-2 transposed convs
+  256->128 (64x64 input) and 128->64 (128x128 input).
+
+"ours" is `jaxinpaint.convs` with impl='fast', "xla" the same function with impl='xla' (XLA's native
+convolution ops), "torch" is torch.nn.functional. Each call computes y, dL/dx and dL/dW for a fixed
+random cotangent. Runs are interleaved (ours, xla, torch, ours, ...) after warm-up; medians are printed
+with ratios (torch time / our time: > 1 means we are faster) and achieved FLOP/s (3 x the forward
+multiply-adds x 2) against the measured fp32 matmul peak.
+
+Usage: python bench/bench_layers.py [--repeats 5] [--batch 4] [--only NAME ...] [--no-torch] [--no-xla]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import _common
+
+# name: (kind, cin, cout, k, stride, padding, dilation, input H=W)
+LAYERS = {
+    "conv7x7_4to64": ("conv", 4, 64, 7, 1, 3, 1, 256),
+    "conv4x4s2_64to128": ("conv", 64, 128, 4, 2, 1, 1, 256),
+    "conv4x4s2_128to256": ("conv", 128, 256, 4, 2, 1, 1, 128),
+    "dil2_conv3x3_256": ("conv", 256, 256, 3, 1, 2, 2, 64),
+    "convT4x4s2_256to128": ("convT", 256, 128, 4, 2, 1, 1, 64),
+    "convT4x4s2_128to64": ("convT", 128, 64, 4, 2, 1, 1, 128),
+}
+
+
+def forward_flops(kind, cin, cout, k, stride, padding, dilation, size, batch):
+  if kind == "conv":
+    out = (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    return 2.0 * batch * out * out * k * k * cin * cout
+  return 2.0 * batch * size * size * k * k * cin * cout  # transposed: every input pixel x every tap
+
+
+def make_jax(spec, impl, batch):
+  import jax
+  from jaxinpaint import convs
+  kind, cin, cout, k, stride, padding, dilation, size = spec
+  x = jax.numpy.asarray(_common.seeded((batch, size, size, cin), 0))
+  w = jax.numpy.asarray(_common.seeded((k, k, cin, cout), 1) * 0.05)
+  if kind == "conv":
+    f = lambda x, w: convs.conv2d(x, w, strides=stride, padding=padding, dilation=dilation, impl=impl)
+  else:
+    f = lambda x, w: convs.conv_transpose2d(x, w, strides=stride, padding=padding, impl=impl)
+  y_shape = jax.eval_shape(f, x, w).shape
+  g = jax.numpy.asarray(_common.seeded(y_shape, 2))
+
+  @jax.jit
+  def step(x, w, g):
+    y, vjp = jax.vjp(f, x, w)
+    dx, dw = vjp(g)
+    return y, dx, dw
+
+  t0 = time.perf_counter()
+  jax.block_until_ready(step(x, w, g))
+  compile_s = time.perf_counter() - t0
+  return (lambda: step(x, w, g)), compile_s
+
+
+def make_torch(spec, batch):
+  import torch
+  import torch.nn.functional as F
+  kind, cin, cout, k, stride, padding, dilation, size = spec
+  x = torch.from_numpy(_common.seeded((batch, size, size, cin), 0)).permute(0, 3, 1, 2).contiguous().requires_grad_()
+  if kind == "conv":
+    w = torch.from_numpy(_common.seeded((k, k, cin, cout), 1) * 0.05).permute(3, 2, 0, 1).contiguous().requires_grad_()
+    f = lambda: F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
+  else:
+    w = torch.from_numpy(_common.seeded((k, k, cin, cout), 1) * 0.05).permute(2, 3, 0, 1).contiguous().requires_grad_()
+    f = lambda: F.conv_transpose2d(x, w, stride=stride, padding=padding)
+  with torch.no_grad():
+    y_shape = f().shape
+  g = torch.from_numpy(_common.seeded((y_shape[0], y_shape[2], y_shape[3], y_shape[1]), 2)).permute(0, 3, 1, 2).contiguous()
+
+  def step():
+    x.grad = None
+    w.grad = None
+    y = f()
+    y.backward(g)
+    return y, x.grad, w.grad
+  return step
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds after warm-up")
+  parser.add_argument("--batch", type=int, default=4)
+  parser.add_argument("--only", nargs="*", choices=sorted(LAYERS), help="subset of layers")
+  parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+  parser.add_argument("--no-xla", action="store_true", help="skip XLA's native formulation")
+  parser.add_argument("--json", help="also write the results to this JSON file")
+  args = parser.parse_args(argv)
+
+  import jax
+  peak = _common.matmul_peak_flops()
+  print(f"jax {jax.__version__} backend={jax.default_backend()} devices={jax.device_count()}; "
+        f"measured fp32 matmul peak (jnp.dot 2048^2): {peak / 1e9:.1f} GFLOP/s", flush=True)
+  use_torch = not args.no_torch
+  if use_torch:
+    try:
+      import torch
+      torch.set_num_threads(_common.torch_threads())
+      print(f"torch {torch.__version__} threads={torch.get_num_threads()}", flush=True)
+    except ImportError:
+      print("torch not installed: skipping the PyTorch column", flush=True)
+      use_torch = False
+
+  rows, results = [], {}
+  for name in args.only or LAYERS:
+    spec = LAYERS[name]
+    fns, compile_times = {}, {}
+    fns["ours"], compile_times["ours"] = make_jax(spec, "fast", args.batch)
+    if not args.no_xla:
+      fns["xla"], compile_times["xla"] = make_jax(spec, "xla", args.batch)
+    if use_torch:
+      fns["torch"] = make_torch(spec, args.batch)
+    times = _common.interleaved(fns, repeats=args.repeats)
+    med = {k: _common.median(v) for k, v in times.items()}
+    flops = 3 * forward_flops(*spec, args.batch)
+    results[name] = {"median_s": med, "compile_s": compile_times, "fwd_bwd_flops": flops}
+    row = [name, med["ours"], med.get("xla", float("nan")), med.get("torch", float("nan")),
+           med.get("torch", float("nan")) / med["ours"], med.get("xla", float("nan")) / med["ours"],
+           f"{flops / med['ours'] / 1e9:.0f} ({100 * flops / med['ours'] / peak:.0f}%)",
+           f"{flops / med['torch'] / 1e9:.0f}" if "torch" in med else "-"]
+    rows.append(row)
+    print(f"{name}: " + ", ".join(f"{k} {v:.3f}s" for k, v in med.items()), flush=True)
+
+  print()
+  print(f"fwd + dx + dW, batch {args.batch}, fp32, median of {args.repeats} interleaved rounds; "
+        f"peak {peak / 1e9:.0f} GFLOP/s")
+  print(_common.fmt_table(
+      ["layer", "ours s", "xla s", "torch s", "torch/ours", "xla/ours", "ours GFLOP/s (% peak)", "torch GFLOP/s"],
+      rows))
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"peak_flops": peak, "batch": args.batch, "repeats": args.repeats, "layers": results}, f, indent=1)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
