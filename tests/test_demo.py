@@ -180,6 +180,24 @@ def test_upload_normalises_rgba_and_orientation(inprocess_server):
   assert status == 200 and _decode_data_url(up['image']).shape == (6, 4, 3)
 
 
+def test_model_pixel_limit():
+  app = demo.DemoApp()
+  rec = checkpoints.Recorder(0.5)
+  app.methods['pconv'] = demo._Method('pconv', 'PConv', True, '', demo.inpaint_lib.Inpainter(rec, name='pconv'))  # pylint: disable=protected-access
+  app.max_model_pixels = 1000
+  image = np.zeros((40, 30, 3), np.uint8)
+  mask = np.zeros((40, 30), np.uint8)
+  mask[5:10, 5:10] = 255
+  request = {'image': _data_url(image), 'mask': _data_url(mask), 'method': 'pconv'}
+  with pytest.raises(demo.DemoError, match='at most 0.001 megapixels.*30x40 = 0.0 megapixels.*Telea'):
+    app.inpaint(request)
+  assert not rec.calls
+  assert app.inpaint({**request, 'method': 'telea'})['width'] == 30  # classical methods are not limited
+  app.max_model_pixels = 1200
+  out = app.inpaint(request)
+  assert (_decode_data_url(out['image'])[5:10, 5:10] == 128).all() and len(rec.calls) == 1
+
+
 def test_demo_help():
   proc = subprocess.run([sys.executable, '-m', 'jaxinpaint.demo', '--help'], capture_output=True, text=True,
                         timeout=120, cwd=REPO)

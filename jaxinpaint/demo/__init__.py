@@ -19,7 +19,9 @@ HTTP API (all JSON; errors are `{"error": message}` with status 400 / 413, and t
     edge|null, method, seconds, width, height, hole_fraction}`.
 
 Limits: images above `MAX_PIXELS` (16 megapixels) are rejected with a message (the check reads only the
-file header, so a 50-megapixel upload costs nothing); request bodies above `MAX_BODY_BYTES` get 413.
+file header, so a 50-megapixel upload costs nothing); the trained networks take images up to
+`MAX_MODEL_PIXELS` (4 megapixels, `--max-model-pixels`; the classical methods take all 16); request bodies
+above `MAX_BODY_BYTES` get 413.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ from PIL import ImageOps
 
 from jaxinpaint import inpaint as inpaint_lib
 
-__all__ = ['MAX_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
+__all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
 
 MAX_PIXELS = 16_000_000
+# The networks' activations grow with the image (PConv's first layer alone holds 64 x H x W floats): above
+# this the demo asks for a smaller image or a classical method rather than risk exhausting memory.
+MAX_MODEL_PIXELS = 4_000_000
 MAX_BODY_BYTES = 256 * 2**20  # a 16 MP image + mask as base64 PNG fits comfortably
 QUICKSTART = 'python train.py --config configs/quickstart.py --workdir runs/quickstart'
 STATIC_DIR = pathlib.Path(__file__).with_name('static')
@@ -138,9 +143,13 @@ class DemoApp:
     examples: optional folder with EdgeConnect-style example inputs: `images/` + `masks/` (white = hole,
       paired by file name), directly or one level down (e.g. `edgeconnect_examples/places2/images`).
     bucket: shape-bucket size passed to the model inpainters.
+    max_model_pixels: largest image (pixels) given to a trained network; classical methods take up to
+      `MAX_PIXELS`.
   """
 
-  def __init__(self, *, workdirs: tuple[str, ...] | list[str] = (), examples: str | None = None, bucket: int = 64):
+  def __init__(self, *, workdirs: tuple[str, ...] | list[str] = (), examples: str | None = None, bucket: int = 64,
+               max_model_pixels: int = MAX_MODEL_PIXELS):
+    self.max_model_pixels = int(max_model_pixels)
     self.problems: list[str] = []
     self.methods: dict[str, _Method] = {}
     for workdir in workdirs:
@@ -202,6 +211,7 @@ class DemoApp:
         'default_method': next((m.id for m in self.methods.values() if m.available), None),
         'examples': [{'id': e['id'], 'label': e['label']} for e in self.examples.values()],
         'max_pixels': MAX_PIXELS,
+        'max_model_pixels': self.max_model_pixels,
         'model_help': help_text,
         'quickstart': QUICKSTART,
         'problems': self.problems,
@@ -243,6 +253,11 @@ class DemoApp:
     if mask_img.shape[:2] != image.shape[:2]:
       raise DemoError(f'The mask is {mask_img.shape[1]}x{mask_img.shape[0]} but the image is '
                       f'{image.shape[1]}x{image.shape[0]}; reload the image and paint again.')
+    h, w = image.shape[:2]
+    if method.inpainter.is_model and h * w > self.max_model_pixels:
+      raise DemoError(f'{method.label} runs on images of at most {self.max_model_pixels / 1e6:g} megapixels in this '
+                      f'demo (memory); this one is {w}x{h} = {w * h / 1e6:.1f} megapixels. Downscale it, or use '
+                      'Telea, Navier-Stokes or PatchMatch.')
     hole = mask_img.mean(axis=-1) >= 128  # white = hole
     if not hole.any():
       raise DemoError('The mask is empty: paint over the part of the image you want to fill, then run again.')
@@ -368,6 +383,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--host', default='127.0.0.1', help='interface to listen on (default 127.0.0.1)')
   parser.add_argument('--port', type=int, default=7860, help='port (default 7860; 0 = any free port)')
   parser.add_argument('--bucket', type=int, default=64, help='shape-bucket size for the models (default 64)')
+  parser.add_argument('--max-model-pixels', type=int, default=MAX_MODEL_PIXELS,
+                      help=f'largest image given to a trained model (default {MAX_MODEL_PIXELS}; uploads are '
+                           f'limited to {MAX_PIXELS} pixels)')
   parser.add_argument('--quiet', action='store_true', help='do not log every request')
   return parser
 
@@ -377,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
   if args.workdir:
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
     absl_logging.set_verbosity(absl_logging.ERROR)
-  app = DemoApp(workdirs=args.workdir, examples=args.examples, bucket=args.bucket)
+  app = DemoApp(workdirs=args.workdir, examples=args.examples, bucket=args.bucket,
+                max_model_pixels=args.max_model_pixels)
   for problem in app.problems:
     print(f'jaxinpaint.demo: warning: {problem}', file=sys.stderr)
   if not app.has_model:

@@ -287,6 +287,7 @@ async function init() {
     box.textContent = info.problems.join(' ');
   }
   $('limit').textContent = String(Math.round(info.max_pixels / 1e6));
+  $('model-limit').textContent = String(info.max_model_pixels / 1e6);
   updateRunButton();
 }
 init();
