@@ -230,9 +230,13 @@ def models(request, tmp_path_factory):
   for name, make in (('pconv', checkpoints.train_tiny_pconv), ('edgeconnect', checkpoints.make_tiny_edgeconnect)):
     try:
       out[name] = make(root)
-    except pytest.skip.Exception as e:
+    except pytest.skip.Exception as e:  # the trainer / model has not landed: skip those sub-tests
       out[name] = None
-      out['why'][name] = str(e)
+      out['why'][name] = ('skip', str(e))
+    except Exception as e:  # pylint: disable=broad-except
+      # A broken trainer fails its own sub-tests; the classical-method tests still run.
+      out[name] = None
+      out['why'][name] = ('fail', f'could not make a tiny {name} checkpoint: {e}')
   return out
 
 
@@ -342,7 +346,8 @@ def test_page_offline_and_methods(page, models):
 @pytest.mark.parametrize('method', ['telea', 'pconv', 'edgeconnect'])
 def test_paint_and_fill(page, models, shared_data, artifacts_dir, tmp_path, method):
   if method in models and models[method] is None:
-    pytest.skip(models['why'][method])
+    kind, why = models['why'][method]
+    (pytest.skip if kind == 'skip' else pytest.fail)(why)
   photo = shared_data / 'places' / PHOTO
   expected = np.asarray(ImageOps.exif_transpose(Image.open(photo)).convert('RGB'))
   _upload(page, photo)
