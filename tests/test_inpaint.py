@@ -48,7 +48,15 @@ def train_tiny_pconv(cache_root: pathlib.Path) -> pathlib.Path:
     tmp.rename(workdir)  # atomic: parallel test processes never see half a checkpoint
   except OSError:
     shutil.rmtree(tmp, ignore_errors=True)
+  _prune(cache_root, workdir, 'tiny_pconv_')
   return workdir
+
+
+def _prune(cache_root: pathlib.Path, keep: pathlib.Path, prefix: str) -> None:
+  """Removes checkpoints cached for older sources (other hashes)."""
+  for old in cache_root.glob(prefix + '*'):
+    if old != keep and '.tmp' not in old.name:
+      shutil.rmtree(old, ignore_errors=True)
 
 
 def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
@@ -94,6 +102,7 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
     tmp.rename(workdir)
   except OSError:  # another process made it first
     shutil.rmtree(tmp, ignore_errors=True)
+  _prune(cache_root, workdir, 'tiny_edgeconnect_')
   return workdir
 
 
