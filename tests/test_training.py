@@ -99,7 +99,7 @@ def test_two_processes_end_with_identical_params(tmp_path):
   """jax.distributed on localhost (gloo CPU collectives): 2 processes x 1 device, 2 steps."""
   addr = f'localhost:{_free_port()}'
   common = ['--config.num_steps=2', '--config.num_processes=2', f'--config.coordinator_address={addr}',
-            '--config.checkpoint_every=2']
+            '--config.checkpoint_every=2', '--config.eval_images=']
   procs = [_popen([WORKER, 'train', tmp_path / 'wd', tmp_path / 'final.npz', *common, f'--config.process_id={i}'],
                   _env(devices=1)) for i in range(2)]
   results = [_finish(p, timeout=240) for p in procs]
@@ -115,10 +115,27 @@ def test_two_processes_end_with_identical_params(tmp_path):
 
 # ------------------------------------------------------------------ checkpoints: kill and resume
 
+def test_checkpoint_retention_keeps_latest_and_best(tmp_path):
+  """keep=2 latest plus keep_best=1 lowest validation loss; the state round-trips."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import checkpoint as ckpt  # pylint: disable=import-outside-toplevel
+  manager = ckpt.create_manager(tmp_path, keep=2, keep_best=1)
+  for step, val in zip(range(1, 6), [3.0, 1.0, 2.0, 4.0, 5.0]):
+    state = {'w': jnp.full((3,), float(step)), 'step': jnp.asarray(step)}
+    ckpt.save(manager, step, state, data_state={'pos': step}, config={'model': 'x'}, val_loss=val)
+  assert list(manager.all_steps()) == [2, 4, 5]
+  import jax  # pylint: disable=import-outside-toplevel
+  abstract = jax.eval_shape(lambda: {'w': jnp.zeros((3,)), 'step': jnp.asarray(0)})
+  state, data_state = ckpt.restore(manager, 2, abstract, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+  np.testing.assert_array_equal(state['w'], [2.0, 2.0, 2.0])
+  assert data_state == {'pos': 2} and ckpt.read_config(manager, 4) == {'model': 'x'}
+  manager.close()
+
+
 def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
   ref_dir, ref = reference_run
   wd, out = tmp_path / 'wd', tmp_path / 'final.npz'
-  cmd = [WORKER, 'train', wd, out, '--config.checkpoint_every=4']
+  cmd = [WORKER, 'train', wd, out, '--config.checkpoint_every=4', '--config.eval_images=']
   proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='6'))
   deadline = time.time() + 240
   for line in proc.stdout:
@@ -129,14 +146,16 @@ def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
   assert proc.returncode == -signal.SIGKILL
   assert _steps(wd) == [4], 'only the step-4 checkpoint should exist after the kill at step 6'
 
-  rc, stdout, err = _finish(_popen(cmd, _env()))  # the same command again
+  # The same command again, on 4 devices this time: the 1-device checkpoint restores onto the 4-device mesh.
+  rc, stdout, err = _finish(_popen(cmd, _env(devices=4)))
   assert rc == 0, err[-3000:]
   assert 'resuming from' in stdout and '(step 4)' in stdout
   resumed = _load(tmp_path / 'final.p0.npz')
   assert int(resumed['step']) == 10
-  # Same params/BN stats as the uninterrupted run: step counter, optimiser state and data position resumed.
+  # Same params/BN stats as the uninterrupted 1-device run: step counter, optimiser state and data position
+  # resumed (tolerance: sharded reductions sum in another order).
   for k in ref:
-    np.testing.assert_allclose(resumed[k], ref[k], atol=1e-6, rtol=1e-6, err_msg=k)
+    np.testing.assert_allclose(resumed[k], ref[k], atol=2e-5, rtol=1e-4, err_msg=k)
   assert _steps(wd) == _steps(ref_dir) == [8, 10]
   assert not [p for p in (wd / 'checkpoints').iterdir() if 'tmp' in p.name], 'temporary checkpoint dirs left'
   records = [json.loads(l) for l in (wd / 'metrics.jsonl').read_text().splitlines()]
@@ -153,7 +172,7 @@ def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
 
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   rc, out, err = _run_worker(tmp_path / 'wd', tmp_path / 'f.npz', '--config.debug_nan_step=6',
-                             '--config.checkpoint_every=5')
+                             '--config.checkpoint_every=5', '--config.eval_images=')
   assert rc == 3, err[-3000:]
   assert 'non-finite loss at step 7' in out and 'last good checkpoint is step 5' in out, out
   assert _steps(tmp_path / 'wd') == [5]
@@ -164,7 +183,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_phase2_from_phase1_freezes_encoder_bn(tmp_path, reference_run):
   ref_dir, ref = reference_run
   rc, out, err = _run_worker(tmp_path / 'ft', tmp_path / 'ft.npz', '--phase2', f'--config.init_from={ref_dir}',
-                             '--config.num_steps=3')
+                             '--config.num_steps=3', '--config.eval_images=')
   assert rc == 0, err[-3000:]
   assert 'initialised from' in out
   ft = _load(tmp_path / 'ft.p0.npz')

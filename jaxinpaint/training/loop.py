@@ -301,7 +301,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
         jax.block_until_ready(metrics)
         compile_time = time.time() - t0
         t_last, steps_since = time.time(), 0
-        _log(primary, f'first step (compile + run) took {compile_time:.1f}s on {jax.device_count()} device(s)')
+        obs.log(f'first step (compile + run) took {compile_time:.1f}s on {jax.device_count()} device(s)')
       else:
         steps_since += 1
       history.append((step + 1, metrics))
@@ -337,12 +337,11 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
     obs.progress(config.num_steps)
     if primary:
       obs.loss_curve()
-  except NonFiniteLossError:
+  finally:
     obs.close()
     manager.close()
-    raise
-  obs.close()
-  manager.close()
+    if hasattr(pipeline, 'close'):
+      pipeline.close()  # decoding worker threads
   summary.update(status='done', step=config.num_steps, state=state, compile_time=compile_time,
                  loss_curve=str(workdir / 'loss_curve.png'))
   if config.get('evaluate_at_end') and config.get('eval_images'):
