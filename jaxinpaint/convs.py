@@ -18,7 +18,8 @@ The CPU formulations here avoid them:
 * `upsample2x_conv`: a k x k convolution over a nearest-x2-upsampled map equals four convolutions on the
   low-resolution map, one per output phase, whose kernels are sums of the original taps (2x2 for k=3):
   2.25x fewer multiply-adds.
-* `window_sum`, `upsample2x_window_sum`: the same ideas for partial-convolution mask sums (box sums).
+* `window_sum` (one single-channel `reduce_window`) and `upsample2x_window_sum` (the upsample trick
+  for box sums): partial-convolution mask sums.
 
 Which formulation runs is chosen per call by `impl`: `'fast'` (the above), `'xla'` (XLA's native
 convolution ops, the reference formulation) or `'auto'`/None, which reads the environment variable
@@ -442,15 +443,16 @@ def window_sum(
   """Per-channel sum of `x` over every kh x kw window with zero padding (a depthwise ones-kernel conv).
 
   This is sum(M) of a partial convolution (Liu et al. 2018, Eq. 1) for a mask shared by the channels,
-  times C_in. 'fast' is separable (a kh-row sum of shifted slices, then a kw-column sum); 'xla' is one
-  `lax.reduce_window`. Binary inputs give small integers, exact in float32 in any summation order.
+  times C_in. Both formulations are one `lax.reduce_window` sum: for the single-channel maps it is used
+  on, it is memory-bound and cheap on every backend (`impl` is accepted for symmetry with the other
+  blocks). Binary inputs give small integers, exact in float32 in any summation order.
 
   Args:
     x: (N, H, W, C).
     kernel_size: int or (kh, kw).
     strides: int or (sh, sw).
     padding: int, (ph, pw) or ((top, bottom), (left, right)); default k // 2 on each side.
-    impl: `'fast'`, `'xla'`, or None/`'auto'`.
+    impl: `'fast'`, `'xla'`, or None/`'auto'` (validated; same formulation).
 
   Returns:
     (N, H_out, W_out, C), H_out = (H + top + bottom - kh) // sh + 1.
@@ -462,18 +464,13 @@ def window_sum(
   sh, sw = _pair(strides, "strides")
   padding = _padding(((kh // 2,) * 2, (kw // 2,) * 2) if padding is None else padding)
   (pt, pb), (pl, pr) = padding
-  n, h, w, c = x.shape
+  h, w = x.shape[1:3]
   if h + pt + pb < kh or w + pl + pr < kw:
     raise ValueError(f"x: spatial size {(h, w)} (+ padding) is smaller than kernel_size {(kh, kw)}")
-  if resolve_impl(impl) == "xla":
-    return lax.reduce_window(x, np.zeros((), x.dtype), lax.add, (1, kh, kw, 1), (1, sh, sw, 1),
-                             ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-  ho, wo = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
-  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-  rows = sum(lax.slice(xp, (0, a, 0, 0), (n, a + sh * (ho - 1) + 1, w + pl + pr, c), (1, sh, 1, 1))
-             for a in range(kh))
-  return sum(lax.slice(rows, (0, 0, b, 0), (n, ho, b + sw * (wo - 1) + 1, c), (1, 1, sw, 1))
-             for b in range(kw))
+  resolve_impl(impl)
+  # numpy init value: lowers to the reduce_window_sum primitive (differentiable, no generic reducer).
+  return lax.reduce_window(x, np.zeros((), x.dtype), lax.add, (1, kh, kw, 1), (1, sh, sw, 1),
+                           ((0, 0), (pt, pb), (pl, pr), (0, 0)))
 
 
 def upsample2x_window_sum(x: Array, kernel_size: IntPair, *, impl: str | None = None) -> Array:

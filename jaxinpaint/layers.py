@@ -24,6 +24,11 @@ we select with `where(sum(M) > 0, ...)` (same values for binary masks, and finit
 Masks may be given three ways (see `partial_conv`): NHW1 shared by all channels (fast path, one
 single-channel window sum), NHWC, or a sequence of `(mask_NHW1, num_channels)` groups describing a
 channel-wise concatenation of feature maps with different masks (exact U-Net skip connections).
+
+Convolutions and mask window sums go through `jaxinpaint.convs` (exact fast formulations on CPU, XLA's
+native ops on accelerators; `impl`/`conv_impl` selects, see `jaxinpaint.convs.resolve_impl`). The decoder
+step `upsample_partial_conv` computes the convolution over the upsampled half of its input, and that
+half's mask sums, at the low resolution (`convs.upsample2x_conv`, `convs.upsample2x_window_sum`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from jaxinpaint import convs
 
 Array = jax.Array
 MaskGroups = Sequence[tuple[Array, int]]
@@ -55,19 +62,16 @@ def _pair(value: IntPair, name: str) -> tuple[int, int]:
   return pair  # type: ignore[return-value]
 
 
-def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int]) -> Array:
+def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int],
+                impl: str | None = None) -> Array:
   """Sums an (N, H, W, 1) map over every kh x kw window, zero padded by k // 2 on each side.
 
-  One single-channel `reduce_window`, the cheap replacement for NVIDIA's convolution of the mask with a
-  ones kernel. Binary masks give integer sums, exact in float32, hence identical to the multi-channel
-  reference whatever the summation order.
+  One single-channel window sum (`convs.window_sum`), the cheap replacement for NVIDIA's convolution of
+  the mask with a ones kernel. Binary masks give integer sums, exact in float32, hence identical to the
+  multi-channel reference whatever the summation order.
   """
   (kh, kw), (sh, sw) = kernel_hw, strides
-  return lax.reduce_window(
-      count_map, np.zeros((), count_map.dtype), lax.add,  # numpy init: lowers to reduce_window_sum
-      window_dimensions=(1, kh, kw, 1),
-      window_strides=(1, sh, sw, 1),
-      padding=((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+  return convs.window_sum(count_map, (kh, kw), strides=(sh, sw), padding=(kh // 2, kw // 2), impl=impl)
 
 
 def _expand_mask(x: Array, mask: MaskLike) -> tuple[Array, Array]:
@@ -113,6 +117,7 @@ def partial_conv(
     bias: Array | None = None,
     *,
     strides: IntPair = 1,
+    impl: str | None = None,
 ) -> tuple[Array, Array]:
   """Partial convolution, Eq. (1)-(2) of Liu et al. (2018), NVIDIA `PartialConv2d(multi_channel=True)`.
 
@@ -132,6 +137,7 @@ def partial_conv(
     kernel: (kh, kw, C_in, C_out) weights (HWIO; a torch weight `w` ports as `w.permute(2, 3, 1, 0)`).
     bias: optional (C_out,) bias; it is zeroed with the output where no entry was valid.
     strides: int or (sh, sw).
+    impl: convolution formulation, `'fast'`, `'xla'` or None/`'auto'` (`jaxinpaint.convs.resolve_impl`).
 
   Returns:
     `(y, new_mask)`: y of shape (N, H', W', C_out) in x's dtype (promoted with the kernel's), and
@@ -155,15 +161,20 @@ def partial_conv(
   x, kernel = x.astype(dtype), kernel.astype(dtype)
   mask_x, count = _expand_mask(x, mask)
 
-  raw = lax.conv_general_dilated(
-      x * mask_x, kernel, window_strides=strides,
-      padding=((kh // 2, kh // 2), (kw // 2, kw // 2)),
-      dimension_numbers=_DIMENSION_NUMBERS)
+  raw = convs.conv2d(x * mask_x, kernel, strides=strides, padding=(kh // 2, kw // 2), impl=impl)
+  valid_count = _window_sum(count, (kh, kw), strides, impl)  # sum(M), exact small integers
+  return _pconv_output(raw, valid_count, x.shape[-1] * kh * kw, bias)
 
-  valid_count = _window_sum(count, (kh, kw), strides)  # sum(M), exact small integers
+
+def _pconv_output(raw: Array, valid_count: Array, window_size: int, bias: Array | None) -> tuple[Array, Array]:
+  """Eq. (1)-(2) from the raw convolution W^T (X*M) and sum(M): rescale, add bias, zero empty windows.
+
+  The mask branch (ratio, new mask) is under `stop_gradient` and computed once in the forward pass; the
+  backward pass only reuses the saved ratio.
+  """
   has_valid = valid_count > 0
   # Guarded division: a safe denominator keeps both the value and (stopped) gradients finite.
-  ratio = jnp.where(has_valid, (x.shape[-1] * kh * kw) / jnp.where(has_valid, valid_count, 1.0), 0.0)
+  ratio = jnp.where(has_valid, window_size / jnp.where(has_valid, valid_count, 1.0), 0.0)
   new_mask = has_valid.astype(jnp.float32)
   ratio, new_mask = lax.stop_gradient(ratio), lax.stop_gradient(new_mask)
 
@@ -175,9 +186,7 @@ def partial_conv(
 
 def nearest_upsample_2x(x: Array) -> Array:
   """Nearest-neighbour x2 upsampling of an NHWC array (torch `F.interpolate(scale_factor=2)`)."""
-  n, h, w, c = x.shape
-  x = jnp.broadcast_to(x[:, :, None, :, None, :], (n, h, 2, w, 2, c))
-  return x.reshape(n, 2 * h, 2 * w, c)
+  return convs.nearest_upsample_2x(x)
 
 
 def upsample_partial_conv(
@@ -188,33 +197,72 @@ def upsample_partial_conv(
     *,
     skip: Array | None = None,
     skip_mask: Array | None = None,
+    impl: str | None = None,
 ) -> tuple[Array, Array]:
   """One PConv U-Net decoder step: nearest x2 upsampling of `x` and `mask`, channel concatenation with
   `skip` (whose mask is `skip_mask`), then a stride-1 partial convolution (Liu et al. 2018, Sec. 3.3).
 
   `kernel`'s input channels are ordered `[upsampled x, skip]`. The masks are passed to `partial_conv`
-  as channel groups, so the valid counts are exact. This is the reference formulation; a fused version
-  computing the upsampled convolution at low resolution may replace it as long as it returns the same.
+  as channel groups, so the valid counts are exact.
+
+  With the 'fast' formulation (CPU default; NHW1 masks, odd kernel) nothing is materialised at the high
+  resolution for the upsampled half: since up(x) * up(m) = up(x * m) and a convolution over a
+  concatenation is the sum of the convolutions over its parts,
+  `raw = upsample2x_conv(x * m, W_x) + conv2d(skip * skip_m, W_skip)` and
+  `sum(M) = C_x * upsample2x_window_sum(m) + C_skip * window_sum(skip_m)` -- the same numbers as the
+  reference formulation (upsample, concatenate, `partial_conv`), which 'xla' runs.
 
   Args:
-    x: (N, h, w, C_x) deeper features; mask: (N, h, w, 1).
+    x: (N, h, w, C_x) deeper features; mask: (N, h, w, 1) (or (N, h, w, C_x)).
     kernel: (kh, kw, C_x + C_skip, C_out); bias: optional (C_out,).
     skip: optional (N, 2h, 2w, C_skip) encoder features; skip_mask: (N, 2h, 2w, 1), required with skip.
+    impl: `'fast'`, `'xla'` or None/`'auto'` (`jaxinpaint.convs.resolve_impl`).
 
   Returns:
     `(y, new_mask)` at resolution (2h, 2w), as `partial_conv`.
   """
-  up_x, up_mask = nearest_upsample_2x(x), nearest_upsample_2x(mask)
-  if skip is None:
-    return partial_conv(up_x, up_mask, kernel, bias)
-  if skip_mask is None:
-    raise ValueError("skip_mask: required when skip is given")
-  if skip.shape[:3] != up_x.shape[:3]:
-    raise ValueError(f"skip: expected spatial shape {up_x.shape[:3]} (twice x's), got {skip.shape}")
-  dtype = jnp.promote_types(up_x.dtype, skip.dtype)
-  features = jnp.concatenate([up_x.astype(dtype), skip.astype(dtype)], axis=-1)
-  groups = [(up_mask, up_x.shape[-1]), (skip_mask, skip.shape[-1])]
-  return partial_conv(features, groups, kernel, bias)
+  x, mask, kernel = jnp.asarray(x), jnp.asarray(mask), jnp.asarray(kernel)
+  if x.ndim != 4:
+    raise ValueError(f"x: expected (N, h, w, C) features, got shape {x.shape}")
+  if skip is not None:
+    skip = jnp.asarray(skip)
+    if skip_mask is None:
+      raise ValueError("skip_mask: required when skip is given")
+    skip_mask = jnp.asarray(skip_mask)
+    expected = (x.shape[0], 2 * x.shape[1], 2 * x.shape[2])
+    if skip.ndim != 4 or skip.shape[:3] != expected:
+      raise ValueError(f"skip: expected spatial shape {expected} (twice x's), got {skip.shape}")
+  fusable = (
+      convs.resolve_impl(impl) == "fast" and kernel.ndim == 4 and kernel.shape[0] % 2 == 1
+      and kernel.shape[1] % 2 == 1 and mask.ndim == 4 and mask.shape == x.shape[:3] + (1,)
+      and (skip is None or (skip_mask.ndim == 4 and skip_mask.shape == skip.shape[:3] + (1,))))
+  if not fusable:
+    up_x, up_mask = nearest_upsample_2x(x), nearest_upsample_2x(mask)
+    if skip is None:
+      return partial_conv(up_x, up_mask, kernel, bias, impl=impl)
+    dtype = jnp.promote_types(up_x.dtype, skip.dtype)
+    features = jnp.concatenate([up_x.astype(dtype), skip.astype(dtype)], axis=-1)
+    groups = [(up_mask, up_x.shape[-1]), (skip_mask, skip.shape[-1])]
+    return partial_conv(features, groups, kernel, bias, impl=impl)
+
+  cx, cs = x.shape[-1], (0 if skip is None else skip.shape[-1])
+  if kernel.shape[2] != cx + cs:
+    raise ValueError(f"kernel: expected (kh, kw, {cx + cs}, C_out) (HWIO) for {cx} + {cs} input channels, "
+                     f"got shape {kernel.shape}")
+  if bias is not None and jnp.shape(bias) != (kernel.shape[-1],):
+    raise ValueError(f"bias: expected shape ({kernel.shape[-1]},), got {jnp.shape(bias)}")
+  kh, kw = kernel.shape[:2]
+  dtype = jnp.result_type(x, kernel) if skip is None else jnp.result_type(x, skip, kernel)
+  x, kernel = x.astype(dtype), kernel.astype(dtype)
+  m = lax.stop_gradient(mask).astype(jnp.float32)
+  raw = convs.upsample2x_conv(x * m.astype(dtype), kernel[:, :, :cx], impl="fast")
+  count = cx * convs.upsample2x_window_sum(m, (kh, kw), impl="fast")
+  if skip is not None:
+    sm = lax.stop_gradient(skip_mask).astype(jnp.float32)
+    raw = raw + convs.conv2d(skip.astype(dtype) * sm.astype(dtype), kernel[:, :, cx:],
+                             padding=(kh // 2, kw // 2), impl="fast")
+    count = count + cs * _window_sum(sm, (kh, kw), (1, 1), "fast")
+  return _pconv_output(raw, count, (cx + cs) * kh * kw, bias)
 
 
 class PartialConv(nn.Module):
@@ -229,6 +277,7 @@ class PartialConv(nn.Module):
     strides: int or (sh, sw).
     use_bias: add a bias (zeroed where no input entry was valid).
     dtype: computation dtype (None: inferred from inputs and params); param_dtype: parameter dtype.
+    conv_impl: convolution formulation, `'fast'`, `'xla'` or None (`jaxinpaint.convs.resolve_impl`).
     kernel_init, bias_init: initialisers; params are `kernel` (kh, kw, C_in, C_out) and `bias` (C_out,).
   """
   features: int
@@ -237,6 +286,7 @@ class PartialConv(nn.Module):
   use_bias: bool = True
   dtype: Any = None
   param_dtype: Any = jnp.float32
+  conv_impl: str | None = None
   kernel_init: Any = nn.initializers.lecun_normal()
   bias_init: Any = nn.initializers.zeros_init()
 
@@ -256,7 +306,7 @@ class PartialConv(nn.Module):
     """Returns `(y, new_mask)` for NHWC `x` and a mask (1 = valid) as in `partial_conv`."""
     kernel, bias = self._kernel_and_bias(jnp.shape(x)[-1])
     x, kernel, bias = self._cast(x, kernel, bias)
-    return partial_conv(x, mask, kernel, bias, strides=self.strides)
+    return partial_conv(x, mask, kernel, bias, strides=self.strides, impl=self.conv_impl)
 
 
 class UpsamplePartialConv(PartialConv):
@@ -275,4 +325,4 @@ class UpsamplePartialConv(PartialConv):
     in_features = jnp.shape(x)[-1] + (0 if skip is None else jnp.shape(skip)[-1])
     kernel, bias = self._kernel_and_bias(in_features)
     x, skip, kernel, bias = self._cast(x, skip, kernel, bias)
-    return upsample_partial_conv(x, mask, kernel, bias, skip=skip, skip_mask=skip_mask)
+    return upsample_partial_conv(x, mask, kernel, bias, skip=skip, skip_mask=skip_mask, impl=self.conv_impl)

@@ -316,3 +316,74 @@ def test_non_square_kernel_matches_reference():
   y_ref, nm_ref = np_partial_conv(x, mask, kernel, bias, 2)
   np.testing.assert_array_equal(nm, nm_ref)
   np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+
+
+# --- The fused low-resolution decoder step (jaxinpaint.convs) equals the straightforward formulation. ---
+
+@pytest.mark.parametrize("with_skip", [True, False])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_fused_upsample_partial_conv_equals_straightforward(with_skip, use_bias):
+  rng = np.random.default_rng(41)
+  n, h, w, c_x, c_skip, c_out = 2, 4, 5, 3, 2, 4
+  x = rng.uniform(-1, 1, (n, h, w, c_x)).astype(np.float32)
+  mask = (rng.uniform(size=(n, h, w, 1)) > 0.5).astype(np.float32)
+  mask[0, :3, :4] = 0  # a hole larger than the upsampled 3x3 window
+  skip = rng.uniform(-1, 1, (n, 2 * h, 2 * w, c_skip)).astype(np.float32)
+  skip_mask = (rng.uniform(size=(n, 2 * h, 2 * w, 1)) > 0.4).astype(np.float32)
+  skip_mask[0, :7, :9] = 0  # together with the hole above: windows without any valid entry
+  c_in = c_x + (c_skip if with_skip else 0)
+  kernel = (rng.normal(size=(3, 3, c_in, c_out)) / np.sqrt(9 * c_in)).astype(np.float32)
+  bias = rng.normal(size=(c_out,)).astype(np.float32) if use_bias else None
+  extra = dict(skip=skip, skip_mask=skip_mask) if with_skip else {}
+
+  def run(impl, x, kernel, bias, skip):
+    kw = dict(extra, skip=skip) if with_skip else {}
+    return layers.upsample_partial_conv(x, mask, kernel, bias, impl=impl, **kw)
+
+  (y_fast, m_fast), (y_ref, m_ref) = run("fast", x, kernel, bias, skip), run("xla", x, kernel, bias, skip)
+  np.testing.assert_array_equal(m_fast, m_ref)
+  assert np.any(np.asarray(m_ref) == 0)  # the all-hole case is exercised
+  np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
+  # And both equal the NumPy reference on the explicitly upsampled, concatenated input.
+  up = lambda a: np.repeat(np.repeat(a, 2, axis=1), 2, axis=2)
+  feats = np.concatenate([up(x), skip], -1) if with_skip else up(x)
+  full_mask = np.concatenate([np.broadcast_to(up(mask), up(x).shape),
+                              np.broadcast_to(skip_mask, skip.shape)], -1) if with_skip else up(mask)
+  y_np, m_np = np_partial_conv(feats, full_mask, kernel, bias, 1)
+  np.testing.assert_allclose(y_fast, y_np, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(m_fast, m_np)
+
+  proj = rng.normal(size=y_ref.shape).astype(np.float32)
+  bias_arg = np.zeros((c_out,), np.float32) if bias is None else bias
+  grads = {}
+  for impl in ("fast", "xla"):
+    loss = lambda x, k, b, s: jnp.sum(run(impl, x, k, b if use_bias else None, s)[0] * proj)
+    grads[impl] = jax.grad(loss, argnums=(0, 1, 2, 3))(x, kernel, bias_arg, skip)
+  for name, g_fast, g_ref in zip(("x", "kernel", "bias", "skip"), grads["fast"], grads["xla"]):
+    np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-4, err_msg=f"gradient wrt {name}")
+
+
+def test_partial_conv_fast_and_xla_impls_agree_with_gradients():
+  x, mask, kernel, bias = random_inputs(43, 5)
+  proj = np.random.default_rng(44).normal(size=(N, 5, 5, C_OUT)).astype(np.float32)
+  grads, outs = [], []
+  for impl in ("fast", "xla"):
+    f = lambda x, k, b: layers.partial_conv(x, mask, k, b, strides=2, impl=impl)[0]
+    outs.append(f(x, kernel, bias))
+    grads.append(jax.grad(lambda x, k, b: jnp.sum(f(x, k, b) * proj), argnums=(0, 1, 2))(x, kernel, bias))
+  np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+  for g_fast, g_ref in zip(*grads):
+    np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-4)
+
+
+def test_mask_branch_is_not_differentiated():
+  """The backward pass of the fused decoder step holds no mask-sum (reduce_window) computation."""
+  x, mask, kernel, bias = random_inputs(45, 3)
+  skip_mask = np.ones((N, 2 * H, 2 * W, 1), np.float32)
+  skip = np.ones((N, 2 * H, 2 * W, 2), np.float32)
+  kernel = np.ones((3, 3, C_IN + 2, C_OUT), np.float32)
+  f = lambda x, k: jnp.sum(layers.upsample_partial_conv(x, mask, k, bias, skip=skip, skip_mask=skip_mask,
+                                                        impl="fast")[0])
+  _, vjp = jax.vjp(f, x, kernel)
+  backward_jaxpr = str(jax.make_jaxpr(vjp)(1.0))
+  assert "reduce_window" not in backward_jaxpr

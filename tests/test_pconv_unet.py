@@ -167,3 +167,36 @@ def test_bad_sizes_raise_value_error():
   with pytest.raises(ValueError, match="features"):
     PConvUNet(num_levels=4, features=(4, 8, 8), kernel_sizes=(7, 5, 5, 3)).init(key, image, mask)
   assert PConvUNet(num_levels=8).required_multiple == 256
+
+
+def test_fast_conv_formulation_equals_xla_formulation(small_model):
+  """The CPU-fast convolutions (jaxinpaint.convs, fused low-resolution decoder) compute the same model."""
+  model, variables = small_model
+  image, mask = _inputs()
+  fast = PConvUNet(**SMALL, conv_impl="fast")
+  ref = PConvUNet(**SMALL, conv_impl="xla")
+
+  def loss(params, m):
+    out, _ = m.apply({"params": params, "batch_stats": variables["batch_stats"]}, image, mask, train=True,
+                     mutable=["batch_stats"])
+    return jnp.sum(out * image), out
+
+  (l_fast, out_fast), g_fast = jax.value_and_grad(loss, has_aux=True)(variables["params"], fast)
+  (l_ref, out_ref), g_ref = jax.value_and_grad(loss, has_aux=True)(variables["params"], ref)
+  np.testing.assert_allclose(out_fast, out_ref, rtol=1e-4, atol=1e-4)
+  for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_bfloat16_compute_keeps_float32_params(small_model):
+  _, variables = small_model
+  image, mask = _inputs()
+  model = PConvUNet(**SMALL, dtype=jnp.bfloat16)
+  out = model.apply(variables, image, mask, train=False)
+  ref = PConvUNet(**SMALL).apply(variables, image, mask, train=False)
+  assert out.dtype == jnp.float32
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables["params"]))
+  np.testing.assert_allclose(out, ref, atol=0.1 * float(np.abs(ref).max()) + 1e-2)
+  grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p, "batch_stats": variables["batch_stats"]},
+                                                  image, mask, train=False)))(variables["params"])
+  assert all(g.dtype == jnp.float32 and np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))

@@ -49,11 +49,13 @@ class EncoderBlock(nn.Module):
   kernel_size: int
   use_bn: bool = True
   dtype: Any = jnp.float32
+  conv_impl: str | None = None
 
   @nn.compact
   def __call__(self, x: Array, mask: Array, *, use_running_average: bool) -> tuple[Array, Array]:
     x, mask = PartialConv(self.features, self.kernel_size, strides=2, use_bias=not self.use_bn,
-                          dtype=self.dtype, kernel_init=nn.initializers.he_normal(), name="pconv")(x, mask)
+                          dtype=self.dtype, conv_impl=self.conv_impl, kernel_init=nn.initializers.he_normal(),
+                          name="pconv")(x, mask)
     if self.use_bn:
       x = _batch_norm(use_running_average, self.dtype)(x)
     return nn.relu(x), mask
@@ -67,12 +69,13 @@ class DecoderBlock(nn.Module):
   kernel_size: int = 3
   last: bool = False
   dtype: Any = jnp.float32
+  conv_impl: str | None = None
 
   @nn.compact
   def __call__(self, x: Array, mask: Array, skip: Array, skip_mask: Array, *,
                use_running_average: bool) -> tuple[Array, Array]:
     x, mask = UpsamplePartialConv(self.features, self.kernel_size, use_bias=self.last, dtype=self.dtype,
-                                  kernel_init=nn.initializers.he_normal(), name="pconv")(
+                                  conv_impl=self.conv_impl, kernel_init=nn.initializers.he_normal(), name="pconv")(
                                       x, mask, skip, skip_mask)
     if self.last:
       return x, mask
@@ -94,13 +97,18 @@ class PConvUNet(nn.Module):
     kernel_sizes: encoder kernel sizes; the first `num_levels` are used. Decoder kernels are 3x3.
     freeze_encoder_bn: fine-tuning phase of the paper: encoder BN uses its running averages even when
       `train=True` (decoder BN still uses and updates batch statistics).
-    dtype: computation dtype (params stay float32).
+    dtype: computation dtype (params stay float32); e.g. `jnp.bfloat16` on GPU/TPU. BatchNorm statistics,
+      mask sums and the returned output are float32.
+    conv_impl: convolution formulation for every layer, `'fast'`, `'xla'` or None (default: the
+      `JAXINPAINT_CONV_IMPL` environment variable, else 'fast' on CPU and 'xla' on accelerators; see
+      `jaxinpaint.convs`). The decoder's 'fast' path convolves the upsampled features at low resolution.
   """
   num_levels: int = 7
   features: Sequence[int] = PAPER_FEATURES
   kernel_sizes: Sequence[int] = PAPER_KERNEL_SIZES
   freeze_encoder_bn: bool = False
   dtype: Any = jnp.float32
+  conv_impl: str | None = None
 
   @property
   def required_multiple(self) -> int:
@@ -137,13 +145,15 @@ class PConvUNet(nn.Module):
     skips = []
     for i in range(levels):
       skips.append((x, m))
-      x, m = EncoderBlock(features[i], kernel_sizes[i], use_bn=i > 0, dtype=self.dtype, name=f"enc{i + 1}")(
+      x, m = EncoderBlock(features[i], kernel_sizes[i], use_bn=i > 0, dtype=self.dtype, conv_impl=self.conv_impl,
+                          name=f"enc{i + 1}")(
           x, m, use_running_average=(not train) or self.freeze_encoder_bn)
 
     # Decoder: dec{L+j} upsamples and concatenates with enc{L-j}'s output (the input for the last layer)
     # and outputs that many channels.
     for j in range(1, levels + 1):
       skip_x, skip_m = skips[levels - j]
-      x, m = DecoderBlock(skip_x.shape[-1], 3, last=j == levels, dtype=self.dtype, name=f"dec{levels + j}")(
+      x, m = DecoderBlock(skip_x.shape[-1], 3, last=j == levels, dtype=self.dtype, conv_impl=self.conv_impl,
+                          name=f"dec{levels + j}")(
           x, m, skip_x, skip_m, use_running_average=not train)
     return x.astype(jnp.float32)
