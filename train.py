@@ -69,7 +69,10 @@ def main(argv):
   if summary.get('eval'):
     ev = summary['eval']
     shown = ', '.join(f'{k}={v:.4g}' for k, v in ev.items() if isinstance(v, float))
-    print(f'  held-out evaluation ({ev["num_images"]} images): {shown}')
+    print(f'  held-out evaluation ({ev["num_images"]} image/mask pairs): {shown}')
+    for k, v in ev.items():
+      if k.startswith('baseline_'):
+        print(f'  {k[len("baseline_"):]} on the same pairs: ' + ', '.join(f'{a}={b:.4g}' for a, b in v.items()))
     print(f'  eval results: {summary["eval_path"]}; eval grid: {summary["eval_sample_path"]}')
     if summary.get('eval_table_path'):
       print(f'  per hole-ratio table: {summary["eval_table_path"]}')

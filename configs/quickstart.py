@@ -33,6 +33,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval_masks = 'irregular'
   config.eval_limit = 8
   config.final_eval_limit = None
+  config.final_eval_repeats = 8  # the 3 held-out photos x 8 different irregular masks
+  config.final_eval_baseline = 'telea'  # cv2.inpaint on the same pairs, for scale
   config.image_size = 64
   config.batch_size = 8
   config.num_workers = 0

@@ -478,8 +478,16 @@ def evaluate_checkpoint(config: Config, workdir: pathlib.Path) -> dict[str, Any]
   `eval_samples.png` (masked input | output | composite | ground truth).
   """
   from jaxinpaint import data  # pylint: disable=import-outside-toplevel
+  try:
+    from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    evaluation = None
   predict, info = restore_predictor(workdir, batch_size=int(config.batch_size))
-  pairs = data.create_eval_pairs(images=config.eval_images, masks=config.get('eval_masks') or config.masks,
+  images_spec = config.eval_images
+  repeats = int(config.get('final_eval_repeats') or 1)
+  if repeats > 1 and evaluation is not None:  # few held-out photos: each one with several different masks
+    images_spec = evaluation.repeated_source(config.eval_images, repeats)
+  pairs = data.create_eval_pairs(images=images_spec, masks=config.get('eval_masks') or config.masks,
                                  image_size=config.image_size, seed=int(config.seed) + 1,
                                  limit=config.get('final_eval_limit'))
   images = np.stack([np.asarray(p.image, np.float32) for p in pairs])
@@ -489,10 +497,6 @@ def evaluate_checkpoint(config: Config, workdir: pathlib.Path) -> dict[str, Any]
   results: dict[str, Any] = {'checkpoint': info['checkpoint'], 'num_images': int(len(pairs)),
                              'hole_fraction': float(np.mean(1.0 - masks))}
   out: dict[str, Any] = {}
-  try:
-    from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    evaluation = None
   if evaluation is not None:
     res = evaluation.evaluate(predict, pairs, batch_size=int(config.batch_size), progress=False,
                               method=str(config.model))
@@ -501,6 +505,13 @@ def evaluate_checkpoint(config: Config, workdir: pathlib.Path) -> dict[str, Any]
     if jax.process_index() == 0:
       paths = evaluation.write_results(res, workdir / 'eval')
       out['eval_table_path'] = str(paths['markdown'])
+    if config.get('final_eval_baseline'):  # a classical method on the same pairs, for scale
+      from jaxinpaint import baselines  # pylint: disable=import-outside-toplevel
+      name = str(config.final_eval_baseline)
+      base = evaluation.evaluate(baselines.get_predictor(name), pairs, batch_size=int(config.batch_size),
+                                 progress=False, method=name).row()
+      results[f'baseline_{name}'] = {'l1_percent': float(base['l1']), 'psnr': float(base['psnr']),
+                                     'ssim': float(base['ssim'])}
   else:  # the same definitions as jaxinpaint.metrics, inline
     results['l1_percent'] = float(100.0 * np.mean(np.abs(comp - images)))
     mse = np.mean((comp - images) ** 2, axis=(1, 2, 3))
