@@ -149,11 +149,17 @@ def pipeline_kwargs(config: Config) -> dict[str, Any]:
   return {'with_edges': True, 'edge_sigma': float(config.edgeconnect.edge_sigma)}
 
 
+def _fixed_sigma(config: Config) -> float:
+  # edge_sigma = 0 means a random sigma per training example (the authors' SIGMA=0); evaluation and
+  # inference use the default 2, as the authors' test setting.
+  return float(config.edgeconnect.edge_sigma) or 2.0
+
+
 def prepare_eval_batch(config: Config, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """Adds 'gray' and 'edge' (Canny of the full ground truth, as in training) to an eval batch."""
   from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
   gray = edges.rgb_to_gray(batch['image'])
-  edge = np.stack([edges.canny(g, sigma=float(config.edgeconnect.edge_sigma)) for g in gray])
+  edge = np.stack([edges.canny(g, sigma=_fixed_sigma(config)) for g in gray])
   return {**batch, 'gray': gray[..., None].astype(np.float32), 'edge': edge[..., None].astype(np.float32)}
 
 
@@ -397,7 +403,7 @@ def predict_with_edges(config: Config, state: TrainState, images, masks) -> dict
   images = jnp.asarray(images, jnp.float32)
   masks = jnp.asarray(masks, jnp.float32)
   models = build_models(config)
-  edge = known_region_canny(images, masks, sigma=float(config.edgeconnect.edge_sigma))
+  edge = known_region_canny(images, masks, sigma=_fixed_sigma(config))
   gray = (images @ jnp.asarray(edges_lib.LUMA_WEIGHTS))[..., None]
   pred = models['g1'].apply(state.nets['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
   edge_comp = _composite_edges(pred, edge, masks)
