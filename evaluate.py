@@ -2,7 +2,7 @@
 
 Examples:
   python evaluate.py --method telea --images ../shared/data/places \
-      --masks ../shared/data/masks_nvidia_test300 --size 256 --out results/telea
+      --masks ../shared/data/masks_nvidia_test300 --size 256 --out results/telea --masks_per_image 15
   python evaluate.py --method pconv --workdir workdirs/quickstart --images builtin:heldout \
       --masks irregular --out results/pconv --fid-weights pt_inception-2015-12-05.npz
 
@@ -33,6 +33,9 @@ _FID_WEIGHTS = flags.DEFINE_string("fid_weights", None, "Inception-v3 weights fi
                                    "adds FID columns. Also accepted as --fid-weights.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the image/mask pairing and of generated masks.")
 _LIMIT = flags.DEFINE_integer("limit", None, "Evaluate at most this many pairs.")
+_MASKS_PER_IMAGE = flags.DEFINE_integer(
+    "masks_per_image", 1, "Pair every image with this many different masks (20 photos x 15 = all 300 NVIDIA "
+    "test masks, 50 per bucket).")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per predictor call.")
 _NUM_CASES = flags.DEFINE_integer("num_cases", 4, "Rows in the worst.png / best.png grids.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -50,7 +53,8 @@ def main(argv):
     results = evaluation.run(
         method=_METHOD.value, images=_IMAGES.value, masks=_MASKS.value, out=_OUT.value, size=_SIZE.value,
         checkpoint=_WORKDIR.value or _CHECKPOINT.value, fid_weights=_FID_WEIGHTS.value, seed=_SEED.value,
-        limit=_LIMIT.value, batch_size=_BATCH_SIZE.value, num_cases=_NUM_CASES.value, progress=_PROGRESS.value)
+        limit=_LIMIT.value, batch_size=_BATCH_SIZE.value, num_cases=_NUM_CASES.value, progress=_PROGRESS.value,
+        masks_per_image=_MASKS_PER_IMAGE.value)
   except (ValueError, FileNotFoundError, ImportError) as e:
     # Bad input is reported in one line naming the culprit, not as a stack trace.
     print(f"evaluate.py: error: {e}", file=sys.stderr)

@@ -42,6 +42,7 @@ __all__ = [
     "evaluate",
     "write_results",
     "load_predictor",
+    "repeated_source",
     "run",
 ]
 
@@ -211,8 +212,9 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
       `image_path`, `mask_path` (`jaxinpaint.data.EvalPair`); all of one size. Without `bucket` the hole
       ratio of the mask decides it (`jaxinpaint.masks.hole_ratio_bucket`).
     batch_size: images per predictor call.
-    feature_fn: optional `features(images (B,H,W,3)) -> (B, D)` (Inception pool3) for FID between the
-      composites and the ground truth, per row with at least 2 images.
+    feature_fn: optional `features(images (2B,H,W,3)) -> (2B, D)` (Inception pool3) for FID between the
+      composites and the ground truth, per row with at least 2 images; called once per batch on the
+      composites followed by the targets.
     edge_sigma: Canny sigma of the ground-truth edges for edge precision/recall (EdgeConnect uses 2).
     num_cases: how many worst and best pairs (by PSNR) to keep for pictures.
     progress: show a tqdm progress bar.
@@ -256,8 +258,10 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
       psnrs = np.asarray(metrics.psnr(comp, targets))[:n]
       ssims = np.asarray(metrics.ssim(comp, targets))[:n]
       if feature_fn is not None:
-        feats_out.append(np.asarray(feature_fn(comp), np.float64)[:n])
-        feats_gt.append(np.asarray(feature_fn(targets), np.float64)[:n])
+        # One call on [composites; targets] (fixed shape 2 * batch_size: one compilation).
+        f = np.asarray(feature_fn(np.concatenate([comp, targets])), np.float64)
+        feats_out.append(f[:n])
+        feats_gt.append(f[batch_size:batch_size + n])
       if edge is not None:
         hole = masks[:n] <= 0.5
         gt_edge = _ground_truth_edges(targets[:n], edge_sigma) > _EDGE_THRESHOLD
@@ -413,9 +417,42 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
   return predict, info
 
 
+def repeated_source(images: Any, times: int):
+  """An image source (`jaxinpaint.data`) listing every image of `images` `times` times in a row.
+
+  `create_eval_pairs` gives image k the k-th mask of its seeded, bucket-interleaved mask order, so with
+  `times = K` each image is paired with K different masks spread over the buckets; 20 photos with K = 15
+  use each of the 300 NVIDIA test masks exactly once.
+  """
+  from jaxinpaint import data  # pylint: disable=g-import-not-at-top
+
+  base = data.open_source(images)
+
+  class _Repeated(data.ImageSource):
+
+    def __init__(self):
+      super().__init__()
+      self.spec = f"{base.spec} x{times}"
+      self._cache: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+      return len(base) * times
+
+    def name(self, index: int) -> str:
+      return base.name(index // times)
+
+    def load(self, index: int) -> np.ndarray:
+      j = index // times
+      if self._cache is None or self._cache[0] != j:  # consecutive repeats decode once
+        self._cache = (j, base.load(j))
+      return self._cache[1]
+
+  return _Repeated()
+
+
 def run(*, method: str, images: str, masks: str, out: str, size: int = 256, checkpoint: str | None = None,
         fid_weights: str | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 8,
-        num_cases: int = 4, progress: bool = True) -> EvalResults:
+        num_cases: int = 4, progress: bool = True, masks_per_image: int = 1) -> EvalResults:
   """Evaluates `method` on the pairs of `images` x `masks` at `size` and writes the results to `out`.
 
   Args:
@@ -431,6 +468,11 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     batch_size: images per predictor call.
     num_cases: worst/best pairs in the PNG grids.
     progress: tqdm progress bar.
+    masks_per_image: pair every image with this many different masks (see `repeated_source`).
+
+  Pairing (`jaxinpaint.data.create_eval_pairs`): image k gets mask k of a seeded order that interleaves
+  the (bucket, border) groups, so any prefix covers all buckets; with more pairs than masks the masks are
+  reused (a warning says so); with more masks than pairs only the first masks of that order are used.
 
   Returns:
     The `EvalResults` (also written to `out`).
@@ -439,6 +481,8 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     raise ValueError(f"size must be >= 16 pixels, got {size}")
   if limit is not None and limit < 1:
     raise ValueError(f"limit must be >= 1, got {limit}")
+  if masks_per_image < 1:
+    raise ValueError(f"masks_per_image must be >= 1, got {masks_per_image}")
   if fid_weights and not os.path.isfile(fid_weights):
     raise FileNotFoundError(f"--fid-weights file {fid_weights!r} does not exist")
   predict, info = load_predictor(method, checkpoint=checkpoint, seed=seed, batch_size=batch_size)
@@ -447,7 +491,8 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     raise ValueError(f"size {size} must be a multiple of {multiple} for this {info.get('model')} model "
                      f"({checkpoint}); it was trained at {info.get('image_size')}")
   from jaxinpaint import data  # pylint: disable=g-import-not-at-top
-  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=size, seed=seed, limit=limit)
+  source = repeated_source(images, masks_per_image) if masks_per_image > 1 else images
+  pairs = data.create_eval_pairs(images=source, masks=masks, image_size=size, seed=seed, limit=limit)
   feature_fn = None
   if fid_weights:
     from jaxinpaint.models import inception  # pylint: disable=g-import-not-at-top

@@ -222,6 +222,13 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 def fid(features_a, features_b) -> float:
   """Frechet Inception Distance between two feature sets (Heusel et al. 2017), as pytorch-fid.
 
+  Same value as `frechet_distance(*feature_statistics(a), *feature_statistics(b))`. When a set is smaller
+  than the feature dimension (e.g. one hole-ratio bucket of 50 images against 2048-d Inception features)
+  it is computed without forming D x D matrices: with centred, scaled features `X_i = (F_i - mu_i) /
+  sqrt(n_i - 1)` (so `sigma_i = X_i^T X_i`), `Tr(sigma_i) = |X_i|_F^2` and the non-zero eigenvalues of
+  `sigma1 sigma2` are those of `(X_1 X_2^T)(X_1 X_2^T)^T`, hence `Tr((sigma1 sigma2)^(1/2))` is the sum of
+  the singular values of the small (n_1, n_2) matrix `X_1 X_2^T`. Exact, in float64.
+
   Args:
     features_a: (N, D) features of the first image set (e.g. completed images).
     features_b: (M, D) features of the second set (e.g. ground truth); same D.
@@ -229,8 +236,19 @@ def fid(features_a, features_b) -> float:
   Returns:
     FID as a Python float (0 for a set with itself, up to round-off).
   """
-  fa = np.asarray(features_a)
-  fb = np.asarray(features_b)
+  fa = np.asarray(features_a, np.float64)
+  fb = np.asarray(features_b, np.float64)
   if fa.ndim != 2 or fb.ndim != 2 or fa.shape[1] != fb.shape[1]:
     raise ValueError(f"features_a and features_b must be (N, D) and (M, D) matrices, got {fa.shape} and {fb.shape}")
-  return frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+  for name, f in (("features_a", fa), ("features_b", fb)):
+    if f.shape[0] < 2:
+      raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {f.shape[0]}")
+  d = fa.shape[1]
+  if max(fa.shape[0], fb.shape[0]) > d:
+    return frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
+  mu_a, mu_b = fa.mean(axis=0), fb.mean(axis=0)
+  xa = (fa - mu_a) / np.sqrt(fa.shape[0] - 1)
+  xb = (fb - mu_b) / np.sqrt(fb.shape[0] - 1)
+  diff = mu_a - mu_b
+  tr_covmean = np.sum(np.linalg.svd(xa @ xb.T, compute_uv=False))
+  return float(diff @ diff + np.sum(xa * xa) + np.sum(xb * xb) - 2.0 * tr_covmean)

@@ -248,6 +248,9 @@ def test_evaluate_py_help_and_bad_input(tmp_path):
   assert "no-such-images" in proc.stderr and "Traceback" not in proc.stderr
   proc = _run_cli("--method", "pconv", "--images", "builtin", "--masks", "irregular", "--out", str(tmp_path))
   assert proc.returncode != 0 and "--workdir" in proc.stderr and "Traceback" not in proc.stderr
+  proc = _run_cli("--method", "telea", "--images", "builtin", "--masks", "irregular", "--out", str(tmp_path),
+                  "--fid-weights", str(tmp_path / "no-inception.npz"))
+  assert proc.returncode == 2 and "no-inception.npz" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +293,62 @@ def test_evaluate_py_refuses_a_checkpoint_of_another_model(tiny_pconv_workdir, t
                   "--masks", "irregular", "--size", "32", "--out", str(tmp_path))
   assert proc.returncode == 2 and "Traceback" not in proc.stderr
   assert "'pconv'" in proc.stderr and str(tiny_pconv_workdir) in proc.stderr
+
+
+def test_masks_per_image_uses_every_nvidia_mask_once(shared_data, tmp_path):
+  res = evaluation.run(method="telea", images=str(shared_data / "places"),
+                       masks=str(shared_data / "masks_nvidia_test300"), out=str(tmp_path), size=32,
+                       masks_per_image=15, progress=False, batch_size=50)
+  assert len(res.per_image) == 300
+  assert len({r["mask_path"] for r in res.per_image}) == 300
+  assert [res.row(b)["count"] for b in BUCKETS] == [50] * 6
+  assert res.row("all", "holes_off_border")["count"] == 150
+  # Each photo is used 15 times, with masks from several buckets.
+  per_photo = {}
+  for r in res.per_image:
+    per_photo.setdefault(r["image_path"], set()).add(r["bucket"])
+  assert len(per_photo) == 20 and all(len(b) >= 3 for b in per_photo.values())
+
+
+@pytest.fixture(scope="module")
+def random_inception_npz(tmp_path_factory):
+  """pytorch-fid Inception-v3 weights with random (He-initialised) convolutions, in the .npz layout."""
+  inception = pytest.importorskip("jaxinpaint.models.inception")
+  from jaxinpaint import weights
+  rng = np.random.default_rng(0)
+  state = {}
+  for name, spec in inception.param_specs().items():
+    shape = weights.torch_shape(spec)
+    if name.endswith("running_var") or (name.endswith(".weight") and len(shape) == 1):
+      state[name] = np.ones(shape, np.float32)
+    elif len(shape) == 4:
+      state[name] = (rng.normal(size=shape) * np.sqrt(2 / np.prod(shape[1:]))).astype(np.float32)
+    else:
+      state[name] = np.zeros(shape, np.float32)
+  path = tmp_path_factory.mktemp("inception") / "random_inception.npz"
+  np.savez(path, **state)
+  return path
+
+
+@pytest.mark.slow
+def test_run_with_fid_weights(shared_data, random_inception_npz, tmp_path):
+  # In-process (the Inception compile is the expensive part; the CLI flag is covered by the bad-input test).
+  from jaxinpaint import baselines, data, metrics
+  from jaxinpaint.models import inception
+  images, masks = str(shared_data / "places"), str(shared_data / "masks_nvidia_test300")
+  res = evaluation.run(method="telea", images=images, masks=masks, out=str(tmp_path), size=32, limit=6,
+                       batch_size=3, fid_weights=str(random_inception_npz), progress=False)
+  assert "FID" in (tmp_path / "results.md").read_text()
+  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=32, seed=0, limit=6)
+  targets = np.stack([p.image for p in pairs])
+  m = np.stack([p.mask for p in pairs])[..., None]
+  comp = m * targets + (1 - m) * baselines.telea(targets * m, m)
+  features = inception.pretrained(random_inception_npz)
+  # Same call shape as the evaluator (6 images), so the compiled function is reused.
+  f_comp = np.concatenate([np.asarray(features(np.concatenate([comp[i:i + 3], targets[i:i + 3]])))[:3]
+                           for i in (0, 3)])
+  f_gt = np.concatenate([np.asarray(features(np.concatenate([comp[i:i + 3], targets[i:i + 3]])))[3:]
+                         for i in (0, 3)])
+  want = metrics.fid(f_comp, f_gt)
+  assert want > 0
+  np.testing.assert_allclose(res.row()["fid"], want, rtol=1e-6)

@@ -123,6 +123,19 @@ def test_fid_matches_scipy_reference():
   np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_fid_small_sets_route_equals_covariance_route():
+  # Sets smaller than the feature dimension take the (n1, n2) singular-value route; it must equal the
+  # D x D covariance route and, where sqrtm is still well defined, the SciPy reference.
+  rng = np.random.default_rng(3)
+  d = 96
+  fa = rng.normal(size=(40, d)) @ rng.normal(size=(d, d)) * 0.2
+  fb = rng.normal(0.3, 1.0, size=(25, d)) @ rng.normal(size=(d, d)) * 0.2
+  got = metrics.fid(fa, fb)
+  want = metrics.frechet_distance(*metrics.feature_statistics(fa), *metrics.feature_statistics(fb))
+  np.testing.assert_allclose(got, want, rtol=1e-7)
+  np.testing.assert_allclose(got, _reference_fid(fa, fb), rtol=1e-6)
+
+
 def test_fid_of_a_set_with_itself_is_zero():
   rng = np.random.default_rng(1)
   f = rng.normal(size=(200, 32)).astype(np.float32)
