@@ -1,0 +1,207 @@
+"""Regenerates the quality evidence of docs/quality.md from a PConv training workdir (issue 10).
+
+  python bench/quality_report.py --workdir runs/pconv_cpu_hour --eval_dir /tmp/quality_eval --out_dir docs
+
+What it does (evaluations already present in --eval_dir are reused, so a re-run only redraws):
+  1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
+  2. runs evaluate.py's evaluation (`jaxinpaint.evaluation.run`) at 256x256 with the 300 NVIDIA test masks,
+     every photo paired with --masks_per_image different masks (27 x 11 = 297 pairs, ~50 per bucket, each
+     mask used at most once; the same pairs for every method) for telea, ns, patchmatch and for every kept
+     checkpoint of --workdir (EVAL_DIR/<method> and EVAL_DIR/pconv_step<N>);
+  3. draws OUT_DIR/quality_curve.png: PSNR and SSIM per hole-ratio bucket against training minutes of
+     every checkpoint, baselines as horizontal lines (CPU-minutes when --cpu_log is given, else wall clock);
+  4. draws OUT_DIR/quality_comparison.png: six evaluation pairs across the buckets (picked by
+     `jaxinpaint.figures.select_cases` without looking at any output), columns
+     input | Telea | NS | PatchMatch | PConv | ground truth, using the latest checkpoint;
+  5. prints (and with --table writes) the per-bucket markdown table of the final checkpoint and baselines.
+
+Each evaluation of the equivalent evaluate.py command, e.g.
+  python evaluate.py --method pconv --checkpoint WORKDIR/checkpoints/STEP --images EVAL_DIR/eval.flist \\
+      --masks ../shared/data/masks_nvidia_test300 --size 256 --masks_per_image 11 --out EVAL_DIR/pconv_stepSTEP
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+_DATA = _REPO.parent / 'shared' / 'data'
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'PConv training workdir (train.py --workdir).')
+_EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/quality_eval', 'Cache of evaluate.py results (one folder per '
+                                'method / checkpoint); existing results.json files are reused.')
+_OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where quality_curve.png and '
+                               'quality_comparison.png are written.')
+_IMAGE_FOLDERS = flags.DEFINE_list('image_folders', [str(_DATA / 'places'), str(_DATA / 'psv')],
+                                   'Evaluation photo folders (listed recursively into EVAL_DIR/eval.flist).')
+_MASKS = flags.DEFINE_string('masks', str(_DATA / 'masks_nvidia_test300'), 'Evaluation mask folder (white = hole).')
+_SIZE = flags.DEFINE_integer('size', 256, 'Evaluation size.')
+_MASKS_PER_IMAGE = flags.DEFINE_integer('masks_per_image', 11, 'Masks per evaluation photo.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Pairing seed (and PatchMatch seed).')
+_LIMIT = flags.DEFINE_integer('limit', None, 'Evaluate at most this many pairs (quick looks).')
+_BASELINES = flags.DEFINE_list('baselines', ['telea', 'ns', 'patchmatch'], 'Classical methods to compare with.')
+_CHECKPOINTS = flags.DEFINE_list('checkpoints', ['all'], "Checkpoint steps for the curve ('all' = every kept one).")
+_CPU_LOG = flags.DEFINE_string('cpu_log', None, "Optional 'unix_time cpu_seconds' log of the trainer process "
+                               '(x axis in CPU-minutes instead of wall-clock minutes).')
+_NUM_CASES = flags.DEFINE_integer('num_cases', 6, 'Rows of the comparison figure.')
+_TABLE = flags.DEFINE_string('table', None, 'Also write the final per-bucket markdown table here.')
+_NAME = flags.DEFINE_string('name', 'pconv_cpu_hour', 'Model name in the table and legends.')
+_NO_EVAL = flags.DEFINE_bool('no_eval', False, 'Only use results already in --eval_dir (skip missing ones).')
+
+flags.mark_flags_as_required(['workdir'])
+
+_TITLES = {'telea': 'Telea', 'ns': 'NS', 'patchmatch': 'PatchMatch'}
+
+
+def write_flist(folders: list[str], path: pathlib.Path) -> pathlib.Path:
+  from jaxinpaint import data  # pylint: disable=import-outside-toplevel
+  files = []
+  for folder in folders:
+    p = pathlib.Path(folder)
+    if not p.is_dir():
+      raise FileNotFoundError(f'--image_folders: {folder!r} is not a folder')
+    files += sorted(str(f) for f in p.rglob('*') if f.suffix.lower() in data.IMAGE_EXTENSIONS)
+  if not files:
+    raise ValueError(f'--image_folders {folders} hold no images')
+  path.parent.mkdir(parents=True, exist_ok=True)
+  text = '\n'.join(files) + '\n'
+  if not path.is_file() or path.read_text() != text:
+    path.write_text(text)
+  return path
+
+
+def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+  ckdir = workdir / 'checkpoints'
+  if not ckdir.is_dir():
+    raise FileNotFoundError(f'--workdir: {str(ckdir)!r} does not exist (expected a train.py workdir)')
+  return sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
+
+
+def ensure_eval(method: str, out: pathlib.Path, flist: pathlib.Path, checkpoint: str | None = None) -> dict | None:
+  """results.json of `method` on the standard pairs, computed unless it is cached in `out`."""
+  from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
+  res = out / 'results.json'
+  if not res.is_file():
+    if _NO_EVAL.value:
+      return None
+    print(f'evaluating {method} {checkpoint or ""} -> {out}', flush=True)
+    evaluation.run(method=method, images=str(flist), masks=_MASKS.value, out=str(out), size=_SIZE.value,
+                   checkpoint=checkpoint, seed=_SEED.value, limit=_LIMIT.value, progress=False,
+                   masks_per_image=_MASKS_PER_IMAGE.value)
+  return json.loads(res.read_text())
+
+
+def markdown(final: tuple[str, dict], baselines: dict[str, dict]) -> str:
+  from jaxinpaint import figures  # pylint: disable=import-outside-toplevel
+  methods = {final[0]: figures.load_rows(final[1]), **{k: figures.load_rows(v) for k, v in baselines.items()}}
+  buckets = sorted({b for rows in methods.values() for b in rows if b != figures.ALL}, key=figures.bucket_key)
+  buckets.append(figures.ALL)
+  lines = ['| hole ratio | pairs | method | PSNR (dB) ↑ | SSIM ↑ | L1 (%) ↓ |', '|---|---|---|---|---|---|']
+  for b in buckets:
+    for name, rows in methods.items():
+      if b in rows:
+        r = rows[b]
+        best_psnr = max(m[b]['psnr'] for m in methods.values() if b in m)
+        best_ssim = max(m[b]['ssim'] for m in methods.values() if b in m)
+        psnr = f"{r['psnr']:.2f}" + (' **best**' if r['psnr'] == best_psnr else '')
+        ssim = f"{r['ssim']:.4f}" + (' **best**' if r['ssim'] == best_ssim else '')
+        lines.append(f"| {b} | {r['count']} | {name} | {psnr} | {ssim} | {r['l1']:.2f} |")
+  return '\n'.join(lines)
+
+
+def comparison(workdir: pathlib.Path, flist: pathlib.Path, final_eval: dict, out: pathlib.Path) -> None:
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import data, evaluation, figures  # pylint: disable=import-outside-toplevel
+  source = evaluation.repeated_source(str(flist), _MASKS_PER_IMAGE.value)
+  pairs = data.create_eval_pairs(images=source, masks=_MASKS.value, image_size=_SIZE.value, seed=_SEED.value,
+                                 limit=_LIMIT.value)
+  per_image = final_eval['per_image']
+  # Bucket labels as the evaluator measured them (MANIFEST buckets), so rows match the table.
+  buckets = [per_image[i]['bucket'] if i < len(per_image) else p.bucket for i, p in enumerate(pairs)]
+  chosen = figures.select_cases(buckets, [p.image_path for p in pairs], num=_NUM_CASES.value)
+  images = np.stack([pairs[i].image for i in chosen]).astype(np.float32)
+  masks = np.stack([pairs[i].mask for i in chosen]).astype(np.float32)[..., None]
+  columns, cols = ['input'], [[figures.holed(im, m) for im, m in zip(images, masks)]]
+  methods = [(b, None) for b in _BASELINES.value] + [('pconv', str(workdir))]
+  for method, ckpt in methods:
+    predict, _ = evaluation.load_predictor(method, checkpoint=ckpt, seed=_SEED.value)
+    outputs = np.asarray(predict(images, masks), np.float32)
+    cols.append(list(masks * images + (1.0 - masks) * np.clip(outputs, 0.0, 1.0)))
+    columns.append(_TITLES.get(method, 'PConv (ours)' if method == 'pconv' else method))
+  cols.append(list(images))
+  columns.append('ground truth')
+  labels = []
+  for i in chosen:
+    rec = per_image[i] if i < len(per_image) else {}
+    name = pathlib.Path(pairs[i].image_path).parent.name[:14]
+    psnr = f"\nPConv {rec['psnr']:.1f} dB" if 'psnr' in rec else ''
+    labels.append(f'holes {buckets[i]}\n{name}{psnr}')
+  rows = [[col[r] for col in cols] for r in range(len(chosen))]
+  figures.comparison_grid(rows, columns, out, row_labels=labels,
+                          title=f'NVIDIA test masks on Places2/Paris StreetView photos at {_SIZE.value}x{_SIZE.value} '
+                                '(composites; pairs chosen without looking at outputs)')
+  print(f'wrote {out}')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.ERROR)
+  from jaxinpaint import figures  # pylint: disable=import-outside-toplevel
+  workdir = pathlib.Path(_WORKDIR.value).absolute()
+  eval_dir = pathlib.Path(_EVAL_DIR.value)
+  out_dir = pathlib.Path(_OUT_DIR.value)
+  try:
+    flist = write_flist(_IMAGE_FOLDERS.value, eval_dir / 'eval.flist')
+    steps = checkpoint_steps(workdir)
+    if not steps:
+      raise FileNotFoundError(f'--workdir {str(workdir)!r} has no checkpoints')
+    if _CHECKPOINTS.value != ['all']:
+      wanted = {int(s) for s in _CHECKPOINTS.value}
+      missing = wanted - set(steps)
+      if missing:
+        raise ValueError(f'--checkpoints {sorted(missing)} are not kept in {workdir}/checkpoints (have {steps})')
+      steps = sorted(wanted | {steps[-1]})
+    baselines = {}
+    for b in _BASELINES.value:
+      res = ensure_eval(b, eval_dir / b, flist)
+      if res is not None:
+        baselines[b] = res
+    evals = {}
+    for s in steps:
+      res = ensure_eval('pconv', eval_dir / f'pconv_step{s}', flist, str(workdir / 'checkpoints' / str(s)))
+      if res is not None:
+        evals[s] = res
+    if steps[-1] not in evals:
+      raise FileNotFoundError(f'no evaluation of the final checkpoint {steps[-1]} in {eval_dir} (--no_eval)')
+    minutes = figures.training_minutes(workdir, cpu_log=_CPU_LOG.value)
+    curve = [(minutes[s], figures.load_rows(e)) for s, e in evals.items() if s in minutes]
+    xlabel = 'training CPU-minutes (trainer process, user+sys)' if _CPU_LOG.value else 'training minutes (wall clock)'
+    path = figures.learning_curve(
+        curve, {_TITLES.get(k, k): figures.load_rows(v) for k, v in baselines.items()},
+        out_dir / 'quality_curve.png', model_name=_NAME.value, xlabel=xlabel,
+        title=f'{_NAME.value} checkpoints vs classical inpainting, {sum(1 for _ in evals[steps[-1]]["per_image"])} '
+              f'Places2/PSV pairs at {_SIZE.value}x{_SIZE.value}, NVIDIA masks')
+    print(f'wrote {path}')
+    comparison(workdir, flist, evals[steps[-1]], out_dir / 'quality_comparison.png')
+    table = markdown((_NAME.value, evals[steps[-1]]), baselines)
+    print(f'\nfinal checkpoint (step {steps[-1]}):\n{table}')
+    if _TABLE.value:
+      pathlib.Path(_TABLE.value).write_text(table + '\n')
+    print('\nlearning curve points (step, minutes, all-pairs PSNR/SSIM):')
+    for s, e in evals.items():
+      r = figures.load_rows(e)[figures.ALL]
+      print(f'  {s:6d} {minutes.get(s, float("nan")):7.1f} {r["psnr"]:.2f} {r["ssim"]:.4f}')
+  except (ValueError, FileNotFoundError, ImportError) as e:
+    print(f'quality_report.py: error: {e}', file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == '__main__':
+  app.run(main)

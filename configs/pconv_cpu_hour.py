@@ -1,0 +1,66 @@
+"""PConv U-Net that trains in under an hour on 2 CPU cores and is evaluated at 256x256 (issue 10).
+
+  python train.py --config configs/pconv_cpu_hour.py --workdir runs/pconv_cpu_hour
+
+Training data: the 524 real photos of `../shared/data/natural` (BSDS500 + Kodak24), random crops at native
+resolution; masks: the procedural irregular generator mixed with EdgeConnect's blocks. Never the evaluation
+photos (places/psv) nor the NVIDIA test masks. The network is fully convolutional, so it trains on small
+crops and is evaluated at 256x256 (256 is divisible by 2**num_levels).
+
+Loss: L_valid + hole * L_hole + tv * L_tv (paper eq. 1-7 without the perceptual/style terms: no ImageNet
+VGG-16 weights are available offline, so `loss.perceptual = loss.style = 0`, nothing needs VGG).
+
+Choices (crop size, width/depth, learning rate, warm-up, hole weight, mask mix) were made by measurement;
+the evidence table (what was tried, what it gave) is in docs/quality.md.
+"""
+
+import importlib.util
+import pathlib
+
+import ml_collections
+
+# ../shared/data/natural relative to the repository (this file is REPO/configs/pconv_cpu_hour.py).
+_NATURAL = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'natural'
+
+
+def _base() -> ml_collections.ConfigDict:
+  spec = importlib.util.spec_from_file_location('pconv_places2', pathlib.Path(__file__).with_name('pconv_places2.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config('')
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = _base()
+  config.unlock()
+  config.images = str(_NATURAL)
+  config.masks = 'mix:irregular=3,block=1'
+  config.crop = 'random'
+  # Held-out validation loss on scikit-image's unseen photos (cheap; places/psv stay untouched until the
+  # separate evaluate.py run).
+  config.eval_images = 'builtin:heldout'
+  config.eval_masks = 'irregular'
+  config.eval_limit = 8
+  config.evaluate_at_end = False
+  config.image_size = 64
+  config.batch_size = 8
+  config.num_workers = 0
+  config.pconv.num_levels = 5
+  config.pconv.features = (32, 64, 128, 128, 128)
+  config.pconv.kernel_sizes = (7, 5, 5, 3, 3)
+  config.loss.perceptual = 0.0
+  config.loss.style = 0.0
+  config.loss.hole = 6.0
+  config.loss.allow_missing_vgg = True
+  config.learning_rate = 2e-3
+  config.warmup_steps = 200
+  config.num_steps = 8000
+  config.log_every = 50
+  config.sample_every = 1000
+  config.checkpoint_every = 500
+  config.eval_every = 500
+  # Every checkpoint is kept: evaluating them afterwards gives the learning curve (docs/quality_curve.png).
+  config.keep_checkpoints = 1000
+  config.keep_best = 0
+  config.lock()
+  return config
