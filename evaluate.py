@@ -12,6 +12,7 @@ composite (known pixels are the ground truth). See `jaxinpaint.evaluation`.
 """
 
 import sys
+import warnings
 
 from absl import app
 from absl import flags
@@ -36,6 +37,8 @@ _LIMIT = flags.DEFINE_integer("limit", None, "Evaluate at most this many pairs."
 _MASKS_PER_IMAGE = flags.DEFINE_integer(
     "masks_per_image", 1, "Pair every image with this many different masks (20 photos x 15 = all 300 NVIDIA "
     "test masks, 50 per bucket).")
+_SKIP_UNREADABLE = flags.DEFINE_bool("skip_unreadable", False, "Skip undecodable images (with a warning) "
+                                     "instead of stopping with an error naming the file.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per predictor call.")
 _NUM_CASES = flags.DEFINE_integer("num_cases", 4, "Rows in the worst.png / best.png grids.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -49,12 +52,13 @@ def main(argv):
   if _WORKDIR.value and _CHECKPOINT.value:
     raise app.UsageError("pass either --workdir or --checkpoint, not both")
   logging.set_verbosity(logging.WARNING)  # keep JAX's backend probing out of the table output
+  warnings.formatwarning = lambda message, category, *args, **kwargs: f"evaluate.py: warning: {message}\n"
   try:
     results = evaluation.run(
         method=_METHOD.value, images=_IMAGES.value, masks=_MASKS.value, out=_OUT.value, size=_SIZE.value,
         checkpoint=_WORKDIR.value or _CHECKPOINT.value, fid_weights=_FID_WEIGHTS.value, seed=_SEED.value,
         limit=_LIMIT.value, batch_size=_BATCH_SIZE.value, num_cases=_NUM_CASES.value, progress=_PROGRESS.value,
-        masks_per_image=_MASKS_PER_IMAGE.value)
+        masks_per_image=_MASKS_PER_IMAGE.value, skip_unreadable=_SKIP_UNREADABLE.value)
   except (ValueError, FileNotFoundError, ImportError) as e:
     # Bad input is reported in one line naming the culprit, not as a stack trace.
     print(f"evaluate.py: error: {e}", file=sys.stderr)

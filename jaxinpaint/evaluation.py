@@ -23,11 +23,13 @@ the images with hole pixels set to 0, so it cannot peek at the ground truth.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
 import pathlib
 import re
+import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -409,7 +411,10 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
     raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
   from jaxinpaint import training  # pylint: disable=g-import-not-at-top
   # `model=` makes the trainer refuse a checkpoint of another model ("holds a 'pconv' checkpoint...").
-  predict, info = training.restore_predictor(checkpoint, model=method, batch_size=batch_size)
+  kwargs: dict[str, Any] = {"model": method, "batch_size": batch_size}
+  if method == "edgeconnect" and "with_edges" in inspect.signature(training.restore_predictor).parameters:
+    kwargs["with_edges"] = True  # {'image', 'edge'} outputs -> edge precision/recall in the hole
+  predict, info = training.restore_predictor(checkpoint, **kwargs)
   info = dict(info or {})
   model = str(info.get("model") or "")
   if model and model != method:
@@ -452,7 +457,8 @@ def repeated_source(images: Any, times: int):
 
 def run(*, method: str, images: str, masks: str, out: str, size: int = 256, checkpoint: str | None = None,
         fid_weights: str | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 8,
-        num_cases: int = 4, progress: bool = True, masks_per_image: int = 1) -> EvalResults:
+        num_cases: int = 4, progress: bool = True, masks_per_image: int = 1,
+        skip_unreadable: bool = False) -> EvalResults:
   """Evaluates `method` on the pairs of `images` x `masks` at `size` and writes the results to `out`.
 
   Args:
@@ -469,6 +475,8 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     num_cases: worst/best pairs in the PNG grids.
     progress: tqdm progress bar.
     masks_per_image: pair every image with this many different masks (see `repeated_source`).
+    skip_unreadable: skip undecodable images with a warning instead of failing (an evaluation should
+      normally score exactly the set it was given).
 
   Pairing (`jaxinpaint.data.create_eval_pairs`): image k gets mask k of a seeded order that interleaves
   the (bucket, border) groups, so any prefix covers all buckets; with more pairs than masks the masks are
@@ -492,7 +500,14 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
                      f"({checkpoint}); it was trained at {info.get('image_size')}")
   from jaxinpaint import data  # pylint: disable=g-import-not-at-top
   source = repeated_source(images, masks_per_image) if masks_per_image > 1 else images
-  pairs = data.create_eval_pairs(images=source, masks=masks, image_size=size, seed=seed, limit=limit)
+  with warnings.catch_warnings():
+    if not skip_unreadable:
+      warnings.simplefilter("error", data.CorruptImageWarning)
+    try:
+      pairs = data.create_eval_pairs(images=source, masks=masks, image_size=size, seed=seed, limit=limit)
+    except data.CorruptImageWarning as e:
+      msg = str(e).replace("skipping unreadable image", "unreadable image", 1)
+      raise ValueError(f"{msg} (pass --skip_unreadable to evaluate without it)") from None
   feature_fn = None
   if fid_weights:
     from jaxinpaint.models import inception  # pylint: disable=g-import-not-at-top

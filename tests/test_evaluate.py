@@ -253,6 +253,26 @@ def test_evaluate_py_help_and_bad_input(tmp_path):
   assert proc.returncode == 2 and "no-inception.npz" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_evaluate_py_unreadable_files(shared_data, tmp_path):
+  images, masks = tmp_path / "images", tmp_path / "masks"
+  images.mkdir()
+  masks.mkdir()
+  for p in sorted((shared_data / "places" / "gmcnn_places2_256x256").glob("*.png"))[:2]:
+    (images / p.name).write_bytes(p.read_bytes())
+  for name in ("00000.png", "06000.png"):
+    (masks / name).write_bytes((shared_data / "masks_nvidia_test300" / name).read_bytes())
+  (images / "zz_broken.png").write_bytes(b"not a png")
+  args = ["--method", "telea", "--images", str(images), "--masks", str(masks), "--size", "32", "--noprogress"]
+  proc = _run_cli(*args, "--out", str(tmp_path / "a"))
+  assert proc.returncode == 2 and "zz_broken.png" in proc.stderr and "Traceback" not in proc.stderr
+  proc = _run_cli(*args, "--out", str(tmp_path / "b"), "--skip_unreadable")
+  assert proc.returncode == 0 and "zz_broken.png" in proc.stderr
+  assert len(json.loads((tmp_path / "b" / "results.json").read_text())["per_image"]) == 2
+  (masks / "99999.png").write_bytes(b"not a png")
+  proc = _run_cli(*args, "--out", str(tmp_path / "c"))
+  assert proc.returncode == 2 and "99999.png" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.fixture(scope="module")
 def tiny_pconv_workdir(tmp_path_factory):
   """A tiny PConv U-Net trained for 10 steps by the trainer (configs/pconv_tiny.py)."""
