@@ -9,6 +9,10 @@ Examples:
 Writes OUT/results.md (the table), OUT/results.json (rows and per-image scores), OUT/worst.png and
 OUT/best.png (input | output | ground truth) and prints the table. Scores are always computed on the
 composite (known pixels are the ground truth). See `jaxinpaint.evaluation`.
+
+  python evaluate.py --compare results/telea,results/ns,results/patchmatch
+
+prints the methods side by side (rows metric x method, columns hole-ratio buckets, as the PConv paper).
 """
 
 import sys
@@ -43,7 +47,9 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per predictor call."
 _NUM_CASES = flags.DEFINE_integer("num_cases", 4, "Rows in the worst.png / best.png grids.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
-flags.mark_flags_as_required(["method", "images", "masks", "out"])
+_COMPARE = flags.DEFINE_list("compare", None, "Instead of evaluating: print one paper-style table (rows metric x "
+                             "method, columns buckets) from earlier --out folders, e.g. "
+                             "--compare results/telea,results/ns,results/patchmatch.")
 
 
 def main(argv):
@@ -52,6 +58,16 @@ def main(argv):
   if _WORKDIR.value and _CHECKPOINT.value:
     raise app.UsageError("pass either --workdir or --checkpoint, not both")
   logging.set_verbosity(logging.WARNING)  # keep JAX's backend probing out of the table output
+  if _COMPARE.value:
+    try:
+      print(evaluation.comparison_table([evaluation.load_results(d) for d in _COMPARE.value]))
+    except (ValueError, FileNotFoundError) as e:
+      print(f"evaluate.py: error: {e}", file=sys.stderr)
+      sys.exit(2)
+    return
+  missing = [f"--{f.name}" for f in (_METHOD, _IMAGES, _MASKS, _OUT) if not f.value]
+  if missing:
+    raise app.UsageError(f"flags {', '.join(missing)} are required (or --compare DIR,DIR,...)")
   warnings.formatwarning = lambda message, category, *args, **kwargs: f"evaluate.py: warning: {message}\n"
   try:
     results = evaluation.run(

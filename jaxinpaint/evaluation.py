@@ -43,6 +43,9 @@ __all__ = [
     "EvalResults",
     "evaluate",
     "write_results",
+    "comparison_table",
+    "load_results",
+    "markdown_table",
     "load_predictor",
     "repeated_source",
     "run",
@@ -135,6 +138,59 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], *, with_border: bool = Fal
     cells += [str(r["count"])] + [_fmt(r.get(key), digits) for key, _, digits in cols]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def comparison_table(results: Sequence[EvalResults | Mapping[str, Any]], *,
+                     metrics_keys: Sequence[str] = ("l1", "psnr", "ssim")) -> str:
+  """Several methods in the layout of Liu et al. 2018, Table 1: one row per (metric, method), one column
+  per hole-ratio bucket plus 'all' (border groups are not split).
+
+  Args:
+    results: `EvalResults` or their `to_json()` dicts (e.g. several `results.json` files), evaluated on
+      the same pairs.
+    metrics_keys: which metrics to show, among l1, psnr, ssim, fid, edge_precision, edge_recall.
+
+  Raises:
+    ValueError: the results were not computed on the same pairs (same files, or same counts per bucket
+      when the per-image lists are absent).
+  """
+  tables = [r.to_json() if isinstance(r, EvalResults) else r for r in results]
+  if not tables:
+    raise ValueError("results is empty: nothing to compare")
+  counts = [{r["bucket"]: r["count"] for r in t["rows"] if r["border"] == ALL} for t in tables]
+  pairs = [[(r.get("image_path"), r.get("mask_path")) for r in t.get("per_image", [])] for t in tables]
+  for t, c, p in zip(tables[1:], counts[1:], pairs[1:]):
+    if c != counts[0] or (p and pairs[0] and p != pairs[0]):
+      raise ValueError(f"results of {t.get('method')!r} and {tables[0].get('method')!r} were not computed on the "
+                       f"same image/mask pairs: compare methods evaluated with the same --images, --masks, "
+                       f"--seed, --limit and --masks_per_image")
+  buckets = sorted((b for b in counts[0] if b != ALL), key=_bucket_sort_key) + [ALL]
+  header = ["", "method"] + buckets
+  lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|",
+           "| pairs | | " + " | ".join(str(counts[0][b]) for b in buckets) + " |"]
+  columns = {key: (name, digits) for key, name, digits in _COLUMNS}
+  for key in metrics_keys:
+    if key not in columns:
+      raise ValueError(f"unknown metric {key!r}; expected one of {sorted(columns)}")
+    name, digits = columns[key]
+    for t in tables:
+      rows = {r["bucket"]: r for r in t["rows"] if r["border"] == ALL}
+      cells = [_fmt(rows[b].get(key), digits) for b in buckets]
+      lines.append(f"| {name} | {t.get('method') or '?'} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def load_results(out_dir: str | os.PathLike) -> dict[str, Any]:
+  """Reads `out_dir/results.json` written by `write_results` (FileNotFoundError naming it if absent)."""
+  path = pathlib.Path(out_dir)
+  if path.is_dir():
+    path = path / "results.json"
+  if not path.is_file():
+    raise FileNotFoundError(f"no evaluation results at {str(path)!r} (expected a results.json from evaluate.py)")
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{str(path)!r} is not a valid results.json: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------ evaluation

@@ -372,3 +372,20 @@ def test_run_with_fid_weights(shared_data, random_inception_npz, tmp_path):
   want = metrics.fid(f_comp, f_gt)
   assert want > 0
   np.testing.assert_allclose(res.row()["fid"], want, rtol=1e-6)
+
+
+def test_comparison_table(pairs, tmp_path):
+  a = evaluation.evaluate(_blur_predictor(), pairs, batch_size=6, progress=False, method="blur")
+  b = evaluation.evaluate(lambda i, m: i, pairs, batch_size=6, progress=False, method="zeros")
+  evaluation.write_results(b, tmp_path)
+  table = evaluation.comparison_table([a, evaluation.load_results(tmp_path)])
+  lines = table.splitlines()
+  assert lines[0] == "|  | method | " + " | ".join(BUCKETS) + " | all |"
+  assert lines[2] == "| pairs | | 1 | 1 | 1 | 1 | 1 | 1 | 6 |"
+  assert f"| PSNR (dB) ↑ | zeros | {b.row(BUCKETS[0])['psnr']:.2f} |" in table
+  assert f"| SSIM ↑ | blur | {a.row(BUCKETS[0])['ssim']:.4f} |" in table
+  c = evaluation.evaluate(_blur_predictor(), pairs[:5], batch_size=6, progress=False, method="fewer")
+  with pytest.raises(ValueError, match="same image/mask pairs"):
+    evaluation.comparison_table([a, c])
+  with pytest.raises(FileNotFoundError, match="no evaluation results"):
+    evaluation.load_results(tmp_path / "nothing")
