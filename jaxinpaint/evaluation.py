@@ -265,7 +265,8 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
   Args:
     predict: `predict(images (B,H,W,3), masks (B,H,W,1)) -> (B,H,W,3)` or `{'image': ..., 'edge': ...}`;
       float32 NumPy in [0, 1], masks 1 = known. Always called with full batches of `batch_size` (the last
-      batch is padded by repeating its last pair) so a jitted model compiles once.
+      batch is padded by repeating its last pair) so a jitted model compiles once. Its output is clipped
+      to [0, 1] before compositing; NaN/inf is an error.
     pairs: objects with `image` (H,W,3), `mask` (H,W) 1 = known, and optionally `bucket`, `border`,
       `image_path`, `mask_path` (`jaxinpaint.data.EvalPair`); all of one size. Without `bucket` the hole
       ratio of the mask decides it (`jaxinpaint.masks.hole_ratio_bucket`).
@@ -310,6 +311,11 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
       masks = np.stack([c[1] for c in padded])[..., None]
       inputs = targets * masks  # holes zeroed: the predictor never sees the ground truth there
       out, edge = _unpack_prediction(predict(inputs, masks), targets.shape)
+      if not np.all(np.isfinite(out[:n])):
+        raise ValueError(f"predictor returned NaN/inf for pairs {start}..{start + n - 1} "
+                         f"(first image {getattr(chunk[0], 'image_path', '')!r})")
+      # Scored as a displayed image would be: clipped to [0, 1] (raw networks can overshoot).
+      out = np.clip(out, 0.0, 1.0)
       # The composite: known pixels are the ground truth, whatever the predictor returned there.
       comp = masks * targets + (1.0 - masks) * out
       l1s = np.asarray(metrics.l1(comp, targets))[:n]

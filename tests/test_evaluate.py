@@ -97,6 +97,12 @@ def test_known_pixels_are_never_scored_from_the_output(pairs):
   np.testing.assert_allclose([r["l1"] for r in res.per_image], want, rtol=1e-5)
 
 
+def test_output_is_clipped_before_scoring(pairs):
+  over = evaluation.evaluate(lambda i, m: np.full_like(i, 3.0), pairs, batch_size=6, progress=False)
+  white = evaluation.evaluate(lambda i, m: np.ones_like(i), pairs, batch_size=6, progress=False)
+  assert [r["l1"] for r in over.per_image] == [r["l1"] for r in white.per_image]
+
+
 def test_rows_group_by_bucket_and_border(pairs):
   res = evaluation.evaluate(_blur_predictor(), pairs, batch_size=3, progress=False)
   main = [r for r in res.rows if r["border"] == "all"]
@@ -160,6 +166,8 @@ def test_bad_input(pairs):
     evaluation.evaluate(_blur_predictor(), [p, Pair(p.image[:32, :32], p.mask[:32, :32])], progress=False)
   with pytest.raises(ValueError, match="predictor returned images of shape"):
     evaluation.evaluate(lambda i, m: i[:, :8], [p], progress=False)
+  with pytest.raises(ValueError, match="NaN/inf"):
+    evaluation.evaluate(lambda i, m: i * np.nan, [p], progress=False)
   with pytest.raises(ValueError, match="pairs is empty"):
     evaluation.evaluate(_blur_predictor(), [], progress=False)
   with pytest.raises(ValueError, match="method must be one of"):
