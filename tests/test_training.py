@@ -300,3 +300,30 @@ def test_evaluate_checkpoint_writes_results(reference_run):
   assert ev['num_images'] >= 1 and ev['checkpoint'].endswith('checkpoints/10')
   assert 0 < ev['l1_percent'] < 100 and np.isfinite(ev['psnr']) and ev['psnr'] > 5
   assert pathlib.Path(out['eval_sample_path']).is_file()
+
+
+def test_vgg_weights_enable_perceptual_and_style_terms(tmp_path):
+  """With config.vgg_weights set (random VGG-16 weights here), the loss has the perceptual/style terms."""
+  import jax  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  state = {}
+  for name, spec in vgg.param_specs(depth=16).items():
+    shape = spec.shape if len(spec.shape) == 1 else (spec.shape[3], spec.shape[2], 3, 3)  # torch OIHW
+    state[name] = (0.05 * rng.standard_normal(shape)).astype(np.float32)
+  np.savez(tmp_path / 'vgg16.npz', **state)
+  config = training_worker.apply_overrides(training_worker.tiny_config(), [
+      '--config.loss.allow_missing_vgg=False', f'--config.vgg_weights={tmp_path / "vgg16.npz"}'])
+  loop.validate_config(config, num_devices=1)
+  module = registry.get('pconv')
+  mesh = mesh_lib.create_mesh()
+  batch = mesh_lib.put_global_batch(training_worker.fixed_batch(), mesh)
+  train_state = loop.create_train_state(config, module, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
+  _, metrics = loop.make_train_step(config, module, mesh)(train_state, batch)
+  metrics = jax.device_get(metrics)
+  assert {'perceptual', 'style_out', 'style_comp'} <= set(metrics)
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert float(metrics['perceptual']) > 0

@@ -224,6 +224,11 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
     manager.close()
     return {**summary, 'status': 'already_done', 'step': latest, 'state': None}
 
+  if latest is None and int(config.get('phase', 1)) == 2 and not config.get('init_from'):
+    manager.close()
+    raise ConfigError('config.phase=2 fine-tunes a phase-1 model: set --config.init_from=PHASE1_WORKDIR '
+                      f'(no checkpoint in {ckpt.checkpoint_dir(workdir)} to resume either)')
+
   # ---- input
   pipeline = create_input(config, module)
   if primary:

@@ -3,8 +3,8 @@
 Only process 0 writes. Files in the workdir:
   * `metrics.jsonl`: one JSON object per line, `{"step", "split": "train"|"eval", <every loss term>,
     "lr", "images_per_sec", ...}`;
-  * `tensorboard/` when the `tensorboard` package is importable (via `torch.utils.tensorboard` or
-    `tensorboardX`-free fallback: the plain `tensorboard` summary writer);
+  * `tensorboard/` scalars when the `tensorboard` package is importable (written through
+    `torch.utils.tensorboard` or, failing that, `tf.summary`); nothing otherwise;
   * `samples/step_XXXXXXX.png` and `samples/latest.png`: rows of masked input | output | composite | ground
     truth;
   * `loss_curve.png`: training (and validation) loss against step, log scale.

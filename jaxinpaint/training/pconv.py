@@ -14,6 +14,7 @@ Implements the model protocol of `jaxinpaint.training.registry` for `config.mode
 from __future__ import annotations
 
 import functools
+import pathlib
 import re
 from typing import Any
 
@@ -61,6 +62,9 @@ def validate_config(config: Config) -> None:
   if config.phase not in (1, 2):
     raise ValueError(f'config.phase={config.phase} must be 1 (train) or 2 (fine-tune with frozen encoder BN)')
   uses_vgg = config.loss.perceptual > 0 or config.loss.style > 0
+  if uses_vgg and config.get('vgg_weights') and not pathlib.Path(config.vgg_weights).expanduser().is_file():
+    raise ValueError(f'config.vgg_weights={config.vgg_weights!r}: no such file (expected VGG-16 ImageNet weights: '
+                     'torchvision .pth, .safetensors, or .npz from `python -m jaxinpaint.weights convert`)')
   if uses_vgg and not config.get('vgg_weights') and not config.loss.allow_missing_vgg:
     raise ValueError(
         'the perceptual/style loss terms need ImageNet VGG-16 weights: set --config.vgg_weights=PATH.npz '
@@ -80,7 +84,9 @@ def uses_vgg(config: Config) -> bool:
 @functools.lru_cache(maxsize=4)
 def _feature_fn(path: str):
   from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
-  return vgg.pretrained(path, depth=16)
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  # Only the layers the loss reads (pool1..pool3): the rest of VGG-16 would be computed for nothing.
+  return vgg.pretrained(path, depth=16, layers=tuple(losses.PCONV_FEATURE_LAYERS))
 
 
 def feature_fn(config: Config):
