@@ -60,7 +60,7 @@ def _jax_worker(mode: str, batch: int, size: int, levels: int):
   image_np, mask_np = _batch(batch, size)
   image, mask = jnp.asarray(image_np), jnp.asarray(mask_np)
   model = PConvUNet(num_levels=levels)
-  variables = model.init(jax.random.PRNGKey(0), image, mask, train=False)
+  variables = jax.jit(lambda key: model.init(key, image, mask, train=False))(jax.random.PRNGKey(0))
   if mode == "infer":
     predict = jax.jit(lambda v, image, mask: model.apply(v, image * mask, mask, train=False))
     return lambda: predict(variables, image, mask)
@@ -130,9 +130,12 @@ def worker_main(impl: str, mode: str, batch: int, size: int, levels: int) -> Non
   t0 = time.perf_counter()
   run = (_torch_worker if impl == "torch" else _jax_worker)(mode, batch, size, levels)
   build_s = time.perf_counter() - t0
+  rss_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
   first_s = _common.time_call(run)  # jit compile + first run (torch: first run, allocator warm-up)
   _common.time_call(run)  # warm-up
-  out.write(json.dumps({"ready": True, "build_s": build_s, "first_call_s": first_s}) + "\n")
+  rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  out.write(json.dumps({"ready": True, "build_s": build_s, "first_call_s": first_s, "maxrss_build_mb": rss_build,
+                        "maxrss_first_calls_mb": rss_first}) + "\n")
   out.flush()
   for line in sys.stdin:
     cmd = line.strip()
@@ -208,8 +211,9 @@ def main(argv=None):
     workers = [Worker(impl, mode, args) for impl in args.impls]
     for w in workers:  # sequential start-up so compile times are not inflated by each other
       info = w.ready()
-      print(f"[{mode}] {w.name}: build {info['build_s']:.1f}s, first call (compile) {info['first_call_s']:.1f}s",
-            flush=True)
+      print(f"[{mode}] {w.name}: build {info['build_s']:.1f}s, first call (compile) {info['first_call_s']:.1f}s, "
+            f"peak RSS after build {info['maxrss_build_mb']:.0f} MB, after first calls "
+            f"{info['maxrss_first_calls_mb']:.0f} MB", flush=True)
     times = {w.name: [] for w in workers}
     for _ in range(args.repeats):
       for w in workers:

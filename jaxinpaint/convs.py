@@ -7,12 +7,12 @@ convolutions run at ~20-40 GFLOP/s while the forward runs near the matmul peak, 
 convolutions have a ~30x slower weight gradient, dilated convolutions depend 20x on the padding layout.
 The CPU formulations here avoid them:
 
-* `conv2d`: every stride-1 convolution goes through one core op whose weight gradient is a sum of
-  per-tap matrix products (`x_tap^T @ dy`, one `(N*H*W, C_in)^T (N*H*W, C_out)` dot per kernel tap)
-  instead of XLA's "convolution with the batch as feature dimension". Stride s is space-to-depth
-  (`s x s` blocks of the input become channels, the kernel is zero-padded to a multiple of s and
-  regrouped the same way), dilation d is space-to-batch (the `d x d` sub-grids of the input become batch
-  entries, each convolved with the undilated kernel).
+* `conv2d`: every convolution goes through one core op (XLA's forward and input gradient) whose weight
+  gradient is a loop of per-tap matrix products (`x_tap^T @ dy`, one `(N*H_out*W_out, C_in)^T
+  (N*H_out*W_out, C_out)` dot per kernel tap, or per kernel row for few input channels) instead of
+  XLA's "convolution with the batch as feature dimension"; strides and dilation only change which
+  input pixels a tap reads. (A space-to-batch formulation of dilation is kept behind
+  `_DILATED_AS_SPACE_TO_BATCH`; it measured slower once the weight gradient was per-tap.)
 * `conv_transpose2d` (torch `ConvTranspose2d` semantics): `s x s` sub-pixel stride-1 convolutions on
   the low-resolution input, one per output phase, interleaved (for k=4, s=2, p=1: four 2x2 convs).
 * `upsample2x_conv`: a k x k convolution over a nearest-x2-upsampled map equals four convolutions on the
@@ -136,8 +136,8 @@ def _xla_conv(x: Array, kernel: Array, padding, strides=(1, 1), dilation=(1, 1))
                                   rhs_dilation=dilation, dimension_numbers=DIMENSION_NUMBERS)
 
 
-def _weight_grad_taps(x: Array, dy: Array, kh: int, kw: int, padding) -> Array:
-  """dW[a, b] = sum_{n,i,j} x_pad[n, i + a, j + b, :]^T dy[n, i, j, :]: one dot per kernel tap.
+def _weight_grad_taps(x: Array, dy: Array, kh: int, kw: int, padding, strides=(1, 1), dilation=(1, 1)) -> Array:
+  """dW[a, b] = sum_{n,i,j} x_pad[n, s*i + d*a, s*j + d*b, :]^T dy[n, i, j, :]: one dot per kernel tap.
 
   A plain (K, C_in)^T (K, C_out) product with K = N*H_out*W_out runs near the machine's matmul peak on
   XLA:CPU, while XLA's own weight-gradient convolution (batch as the contracted feature dimension)
@@ -146,63 +146,75 @@ def _weight_grad_taps(x: Array, dy: Array, kh: int, kw: int, padding) -> Array:
   n, ho, wo, cout = dy.shape
   cin = x.shape[-1]
   (pt, pb), (pl, pr) = padding
+  (sh, sw), (dh, dw) = strides, dilation
   xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
   dy2 = dy.reshape(n * ho * wo, cout)
-  taps = []
-  for a in range(kh):
-    for b in range(kw):
-      xt = lax.slice(xp, (0, a, b, 0), (n, a + ho, b + wo, cin)).reshape(n * ho * wo, cin)
-      taps.append(lax.dot_general(xt, dy2, (((0,), (0,)), ((), ())),
-                                  preferred_element_type=jnp.float32))
-  return jnp.stack(taps).reshape(kh, kw, cin, cout)
+  span_h, span_w = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+
+  def tap(a, b):
+    xt = lax.dynamic_slice(xp, (0, a * dh, b * dw, 0), (n, span_h, span_w, cin))
+    if (sh, sw) != (1, 1):
+      xt = lax.slice(xt, (0, 0, 0, 0), xt.shape, (1, sh, sw, 1))
+    return lax.dot_general(xt.reshape(n * ho * wo, cin), dy2, (((0,), (0,)), ((), ())),
+                           preferred_element_type=jnp.float32)
+
+  def row(a):  # the kw taps of kernel row a as one (K, kw*C_in)^T (K, C_out) product (small C_in)
+    xt = lax.dynamic_slice(xp, (0, a * dh, 0, 0), (n, span_h, xp.shape[2], cin))
+    parts = [lax.slice(xt, (0, 0, b * dw, 0), (n, span_h, b * dw + span_w, cin), (1, sh, sw, 1))
+             for b in range(kw)]
+    cols = jnp.concatenate(parts, axis=-1).reshape(n * ho * wo, kw * cin)
+    return lax.dot_general(cols, dy2, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+
+  if kh * kw == 1:
+    return tap(0, 0).reshape(1, 1, cin, cout)
+  # A loop over the taps keeps one shifted copy of the input alive at a time (unrolled, XLA may
+  # materialise all kh*kw copies at once: several hundred MB for the U-Net's large layers); measured
+  # as fast as the unrolled version. Few input channels make skinny products: group a kernel row.
+  if cin < _ROW_GROUPING_MAX_CIN and kw > 1:
+    def body(a, acc):
+      return lax.dynamic_update_index_in_dim(acc, row(a), a, axis=0)
+    acc = lax.fori_loop(0, kh, body, jnp.zeros((kh, kw * cin, cout), jnp.float32))
+    return acc.reshape(kh, kw, cin, cout)
+
+  def body(t, acc):
+    return lax.dynamic_update_index_in_dim(acc, tap(t // kw, t % kw), t, axis=0)
+  acc = lax.fori_loop(0, kh * kw, body, jnp.zeros((kh * kw, cin, cout), jnp.float32))
+  return acc.reshape(kh, kw, cin, cout)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _conv_s1(x: Array, kernel: Array, padding) -> Array:
-  return _xla_conv(x, kernel, padding)
+_ROW_GROUPING_MAX_CIN = 32
 
 
-def _conv_s1_fwd(x, kernel, padding):
-  return _xla_conv(x, kernel, padding), (x, kernel)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_core(x: Array, kernel: Array, padding, strides, dilation) -> Array:
+  return _xla_conv(x, kernel, padding, strides, dilation)
 
 
-def _conv_s1_bwd(padding, res, dy):
+def _conv_core_fwd(x, kernel, padding, strides, dilation):
+  return _xla_conv(x, kernel, padding, strides, dilation), (x, kernel)
+
+
+def _conv_core_bwd(padding, strides, dilation, res, dy):
   x, kernel = res
-  # Input gradient: XLA's own transposed formulation (a stride-1 convolution with the flipped kernel),
-  # which runs at forward speed.
-  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding), x)
+  # Input gradient: XLA's own transposed formulation, which runs at about forward speed.
+  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding, strides, dilation), x)
   (dx,) = vjp_x(dy)
-  dw = _weight_grad_taps(x, dy, kernel.shape[0], kernel.shape[1], padding).astype(kernel.dtype)
-  return dx, dw
+  dw = _weight_grad_taps(x, dy, kernel.shape[0], kernel.shape[1], padding, strides, dilation)
+  return dx, dw.astype(kernel.dtype)
 
 
-_conv_s1.defvjp(_conv_s1_fwd, _conv_s1_bwd)
+_conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
 
 
 def _conv_stride1(x: Array, kernel: Array, padding) -> Array:
   """Stride-1, undilated convolution with explicit ((top, bottom), (left, right)) zero padding."""
+  return _conv_fast(x, kernel, padding, (1, 1), (1, 1))
+
+
+def _conv_fast(x: Array, kernel: Array, padding, strides, dilation) -> Array:
+  """XLA's forward and input gradient, per-tap matmul weight gradient."""
   padding = tuple(tuple(int(v) for v in p) for p in padding)
-  return _conv_s1(x, kernel, padding)
-
-
-def _space_to_depth_conv(x: Array, kernel: Array, padding, strides: tuple[int, int]) -> Array:
-  """Strided convolution as a stride-1 convolution on `s x s` blocks of the input (exact).
-
-  The kernel is zero-padded at its end to a multiple of the stride, so taps (a = s*j + r) map to block
-  offset j and in-block position r; the input is padded/cropped to exactly the rows those taps read.
-  """
-  n, h, w, cin = x.shape
-  kh, kw, _, cout = kernel.shape
-  (sh, sw), ((pt, pb), (pl, pr)) = strides, padding
-  ho, wo = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
-  kh2, kw2 = -(-kh // sh), -(-kw // sw)  # taps per block
-  hp, wp = sh * (ho - 1 + kh2), sw * (wo - 1 + kw2)  # input rows/cols the padded kernel reads
-  xp = jnp.pad(x, ((0, 0), (pt, max(0, hp - h - pt)), (pl, max(0, wp - w - pl)), (0, 0)))[:, :hp, :wp]
-  xs = xp.reshape(n, hp // sh, sh, wp // sw, sw, cin).transpose(0, 1, 3, 2, 4, 5)
-  xs = xs.reshape(n, hp // sh, wp // sw, sh * sw * cin)
-  kp = jnp.pad(kernel, ((0, kh2 * sh - kh), (0, kw2 * sw - kw), (0, 0), (0, 0)))
-  ks = kp.reshape(kh2, sh, kw2, sw, cin, cout).transpose(0, 2, 1, 3, 4, 5).reshape(kh2, kw2, sh * sw * cin, cout)
-  return _conv_stride1(xs, ks, ((0, 0), (0, 0)))
+  return _conv_core(x, kernel, padding, tuple(strides), tuple(dilation))
 
 
 def _space_to_batch_conv(x: Array, kernel: Array, padding, dilation: tuple[int, int]) -> Array:
@@ -248,8 +260,8 @@ def conv2d(
     strides: int or (sh, sw).
     padding: int, (ph, pw), or ((top, bottom), (left, right)).
     dilation: int or (dh, dw) (kernel dilation, torch `dilation`).
-    impl: `'fast'`, `'xla'`, or None/`'auto'` (see `resolve_impl`). 'fast': stride-1 matmul weight
-      gradient core; stride via space-to-depth; dilation (with stride 1) via space-to-batch.
+    impl: `'fast'`, `'xla'`, or None/`'auto'` (see `resolve_impl`). 'fast': XLA's forward and input
+      gradient with the per-tap matmul weight gradient (`jax.custom_vjp`).
 
   Returns:
     (N, H_out, W_out, C_out) with H_out = (H + top + bottom - dh*(kh-1) - 1) // sh + 1.
@@ -268,13 +280,14 @@ def conv2d(
   x, kernel = x.astype(dtype), kernel.astype(dtype)
   if resolve_impl(impl) == "xla":
     return _xla_conv(x, kernel, padding, strides, dilation)
-  if strides == (1, 1) and dilation == (1, 1):
-    return _conv_stride1(x, kernel, padding)
-  if dilation == (1, 1):
-    return _space_to_depth_conv(x, kernel, padding, strides)
-  if strides == (1, 1):
+  if dilation != (1, 1) and strides == (1, 1) and _DILATED_AS_SPACE_TO_BATCH:
     return _space_to_batch_conv(x, kernel, padding, dilation)
-  return _xla_conv(x, kernel, padding, strides, dilation)  # strided and dilated: rare, native
+  return _conv_fast(x, kernel, padding, strides, dilation)
+
+
+# Space-to-batch (the d x d sub-grids as batch entries) avoids XLA's dilated weight-gradient cliff, but
+# with the per-tap weight gradient the native dilated forward/input gradient measured faster (bench/).
+_DILATED_AS_SPACE_TO_BATCH = False
 
 
 def _transpose_phase_taps(k: int, s: int, p: int, r: int) -> tuple[list[int], int]:

@@ -66,8 +66,13 @@ CONV_CASES = [
 ]
 
 
+@pytest.mark.parametrize("variant", ["default", "per_tap_space_to_batch"])
 @pytest.mark.parametrize("hw, cin, cout, k, strides, padding, dilation", CONV_CASES)
-def test_conv2d_fast_equals_lax_values_and_grads(hw, cin, cout, k, strides, padding, dilation):
+def test_conv2d_fast_equals_lax_values_and_grads(monkeypatch, variant, hw, cin, cout, k, strides, padding,
+                                                 dilation):
+  if variant != "default":  # the other internal formulations: one dot per tap, dilation as space-to-batch
+    monkeypatch.setattr(convs, "_ROW_GROUPING_MAX_CIN", 0)
+    monkeypatch.setattr(convs, "_DILATED_AS_SPACE_TO_BATCH", True)
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (k, k, cin, cout))
   pad = convs._padding(padding)
   fast = lambda x, w: convs.conv2d(x, w, strides=strides, padding=padding, dilation=dilation, impl="fast")
