@@ -262,6 +262,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
   sample_fn = make_sample(config, module, mesh)
   held_out = eval_batches(config, module) if config.get('eval_images') else []
   sample_batch = held_out[0] if held_out else None
+  sample_put = mesh_lib.put_global_batch
 
   obs = observe.Observer(workdir, total_steps=config.num_steps, initial_step=start, is_primary=primary,
                          progress=progress)
@@ -298,6 +299,8 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
         while True:
           time.sleep(1.0)
       batch = next(pipeline)
+      if sample_batch is None:  # no held-out set: draw the pictures from the first training batch
+        sample_batch, sample_put = batch, mesh_lib.put_local_batch
       if step == nan_at:  # test hook: inject a non-finite input
         batch = dict(batch, image=np.full_like(batch['image'], np.nan))
       t0 = time.time()
@@ -331,7 +334,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
         val_loss = ev['loss']
         obs.write(done, 'eval', ev)
       if sample_batch is not None and (done % config.sample_every == 0 or is_last):
-        panels = mesh_lib.to_host(sample_fn(state, mesh_lib.put_global_batch(sample_batch, mesh)))
+        panels = mesh_lib.to_host(sample_fn(state, sample_put(sample_batch, mesh)))
         summary['sample_path'] = obs.samples(done, panels)
         obs.loss_curve()
       if want_ckpt:
