@@ -365,13 +365,6 @@ def conv_transpose2d(
   qh, qw = -(-ho // sh), -(-wo // sw)  # outputs per phase (last phases may need cropping)
   rows = [_transpose_phase_taps(kh, sh, ph, r) for r in range(sh)]
   cols = [_transpose_phase_taps(kw, sw, pw, r) for r in range(sw)]
-  # One padded copy of x serves every phase: pad by the largest reach in each direction.
-  def reach(phases, q, size):
-    lo = max([0] + [-off for taps, off in phases if taps])
-    hi = max([0] + [off + q - 1 + len(taps) - 1 - (size - 1) for taps, off in phases if taps])
-    return lo, hi
-  (lo_h, hi_h), (lo_w, hi_w) = reach(rows, qh, h), reach(cols, qw, w)
-  xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
   phase_rows = []
   for taps_h, off_h in rows:
     phase_cols = []
@@ -380,10 +373,16 @@ def conv_transpose2d(
         phase_cols.append(jnp.zeros((n, qh, qw, cout), dtype))
         continue
       sub = kernel[np.array(taps_h)][:, np.array(taps_w)]
-      start_h, start_w = off_h + lo_h, off_w + lo_w
-      xs = lax.slice(xp, (0, start_h, start_w, 0),
-                     (n, start_h + qh + len(taps_h) - 1, start_w + qw + len(taps_w) - 1, cin))
-      phase_cols.append(_conv_stride1(xs, sub, ((0, 0), (0, 0))))
+      # Phase output q reads x[q + off + t], t < len(taps): zero padding (lo, hi) of x, or a crop when
+      # negative. Padding inside the convolution lets every phase share x as its saved residual.
+      pads = [(-off, off + q + len(taps) - 1 - size) for off, q, taps, size in
+              ((off_h, qh, taps_h, h), (off_w, qw, taps_w, w))]
+      xs = x
+      for axis, (lo, hi) in zip((1, 2), pads):
+        if min(lo, hi) < 0:
+          xs = lax.slice_in_dim(xs, max(0, -lo), xs.shape[axis] - max(0, -hi), axis=axis)
+      pads = [(max(0, lo), max(0, hi)) for lo, hi in pads]
+      phase_cols.append(_conv_fast(xs, sub, pads, (1, 1), (1, 1)))
     phase_rows.append(jnp.stack(phase_cols, axis=3))  # (n, qh, qw, sw, cout)
   y = jnp.stack(phase_rows, axis=2)  # (n, qh, sh, qw, sw, cout)
   return y.reshape(n, qh * sh, qw * sw, cout)[:, :ho, :wo]
