@@ -1,13 +1,14 @@
 """Regenerates the quality evidence of docs/quality.md from a PConv training workdir (issue 10).
 
   python bench/quality_report.py --workdir runs/pconv_cpu_hour --eval_dir /tmp/quality_eval --out_dir docs
+  python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft ...   # phase 1 + 2
 
 What it does (evaluations already present in --eval_dir are reused, so a re-run only redraws):
   1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
   2. runs evaluate.py's evaluation (`jaxinpaint.evaluation.run`) at 256x256 with the 300 NVIDIA test masks,
      every photo paired with --masks_per_image different masks (27 x 11 = 297 pairs, ~50 per bucket, each
      mask used at most once; the same pairs for every method) for telea, ns, patchmatch and for every kept
-     checkpoint of --workdir (EVAL_DIR/<method> and EVAL_DIR/pconv_step<N>);
+     checkpoint of each --workdir (EVAL_DIR/<method>, EVAL_DIR/pconv[_<workdir name>]_step<N>);
   3. draws OUT_DIR/quality_curve.png: PSNR and SSIM per hole-ratio bucket against training minutes of
      every checkpoint, baselines as horizontal lines (CPU-minutes when --cpu_log is given, else wall clock);
   4. draws OUT_DIR/quality_comparison.png: six evaluation pairs across the buckets (picked by
@@ -15,7 +16,7 @@ What it does (evaluations already present in --eval_dir are reused, so a re-run 
      input | Telea | NS | PatchMatch | PConv | ground truth, using the latest checkpoint;
   5. prints (and with --table writes) the per-bucket markdown table of the final checkpoint and baselines.
 
-Each evaluation of the equivalent evaluate.py command, e.g.
+Each evaluation equals this evaluate.py command (same pairs, same numbers):
   python evaluate.py --method pconv --checkpoint WORKDIR/checkpoints/STEP --images EVAL_DIR/eval.flist \\
       --masks ../shared/data/masks_nvidia_test300 --size 256 --masks_per_image 11 --out EVAL_DIR/pconv_stepSTEP
 """
@@ -33,7 +34,8 @@ from absl import logging
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _DATA = _REPO.parent / 'shared' / 'data'
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'PConv training workdir (train.py --workdir).')
+_WORKDIR = flags.DEFINE_list('workdir', None, 'PConv training workdir(s) (train.py --workdir), in training order: '
+                             'phase 1 then phase 2 (init_from). The last checkpoint of the last one is the final model.')
 _EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/quality_eval', 'Cache of evaluate.py results (one folder per '
                                 'method / checkpoint); existing results.json files are reused.')
 _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where quality_curve.png and '
@@ -47,8 +49,8 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Pairing seed (and PatchMatch seed).')
 _LIMIT = flags.DEFINE_integer('limit', None, 'Evaluate at most this many pairs (quick looks).')
 _BASELINES = flags.DEFINE_list('baselines', ['telea', 'ns', 'patchmatch'], 'Classical methods to compare with.')
 _CHECKPOINTS = flags.DEFINE_list('checkpoints', ['all'], "Checkpoint steps for the curve ('all' = every kept one).")
-_CPU_LOG = flags.DEFINE_string('cpu_log', None, "Optional 'unix_time cpu_seconds' log of the trainer process "
-                               '(x axis in CPU-minutes instead of wall-clock minutes).')
+_CPU_LOG = flags.DEFINE_list('cpu_log', None, "Optional 'unix_time cpu_seconds' logs of the trainer processes, one "
+                             'per --workdir (x axis in CPU-minutes instead of wall-clock minutes).')
 _NUM_CASES = flags.DEFINE_integer('num_cases', 6, 'Rows of the comparison figure.')
 _TABLE = flags.DEFINE_string('table', None, 'Also write the final per-bucket markdown table here.')
 _NAME = flags.DEFINE_string('name', 'pconv_cpu_hour', 'Model name in the table and legends.')
@@ -144,8 +146,8 @@ def comparison(workdir: pathlib.Path, flist: pathlib.Path, final_eval: dict, out
     labels.append(f'holes {buckets[i]}\n{name}{psnr}')
   rows = [[col[r] for col in cols] for r in range(len(chosen))]
   figures.comparison_grid(rows, columns, out, row_labels=labels,
-                          title=f'NVIDIA test masks on Places2/Paris StreetView photos at {_SIZE.value}x{_SIZE.value} '
-                                '(composites; pairs chosen without looking at outputs)')
+                          title=f'Places2 / Paris StreetView at {_SIZE.value}x{_SIZE.value}, NVIDIA test masks\n'
+                                '(composites; first pair per bucket, chosen without looking at any output)')
   print(f'wrote {out}')
 
 
@@ -154,50 +156,54 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.ERROR)
   from jaxinpaint import figures  # pylint: disable=import-outside-toplevel
-  workdir = pathlib.Path(_WORKDIR.value).absolute()
+  workdirs = [pathlib.Path(w).absolute() for w in _WORKDIR.value]
   eval_dir = pathlib.Path(_EVAL_DIR.value)
   out_dir = pathlib.Path(_OUT_DIR.value)
   try:
+    cpu_logs = _CPU_LOG.value or [None] * len(workdirs)
+    if len(cpu_logs) != len(workdirs):
+      raise ValueError(f'--cpu_log has {len(cpu_logs)} entries for {len(workdirs)} --workdir entries')
     flist = write_flist(_IMAGE_FOLDERS.value, eval_dir / 'eval.flist')
-    steps = checkpoint_steps(workdir)
-    if not steps:
-      raise FileNotFoundError(f'--workdir {str(workdir)!r} has no checkpoints')
-    if _CHECKPOINTS.value != ['all']:
-      wanted = {int(s) for s in _CHECKPOINTS.value}
-      missing = wanted - set(steps)
-      if missing:
-        raise ValueError(f'--checkpoints {sorted(missing)} are not kept in {workdir}/checkpoints (have {steps})')
-      steps = sorted(wanted | {steps[-1]})
     baselines = {}
     for b in _BASELINES.value:
       res = ensure_eval(b, eval_dir / b, flist)
       if res is not None:
         baselines[b] = res
-    evals = {}
-    for s in steps:
-      res = ensure_eval('pconv', eval_dir / f'pconv_step{s}', flist, str(workdir / 'checkpoints' / str(s)))
-      if res is not None:
-        evals[s] = res
-    if steps[-1] not in evals:
-      raise FileNotFoundError(f'no evaluation of the final checkpoint {steps[-1]} in {eval_dir} (--no_eval)')
-    minutes = figures.training_minutes(workdir, cpu_log=_CPU_LOG.value)
-    curve = [(minutes[s], figures.load_rows(e)) for s, e in evals.items() if s in minutes]
-    xlabel = 'training CPU-minutes (trainer process, user+sys)' if _CPU_LOG.value else 'training minutes (wall clock)'
+    curve, points, offset, final = [], [], 0.0, None
+    for k, (workdir, cpu_log) in enumerate(zip(workdirs, cpu_logs)):
+      steps = checkpoint_steps(workdir)
+      if not steps:
+        raise FileNotFoundError(f'--workdir {str(workdir)!r} has no checkpoints')
+      if _CHECKPOINTS.value != ['all']:
+        steps = sorted({int(s) for s in _CHECKPOINTS.value if int(s) in steps} | {steps[-1]})
+      minutes = figures.training_minutes(workdir, cpu_log=cpu_log)
+      tag = f'pconv_{workdir.name}' if len(workdirs) > 1 else 'pconv'
+      for s in steps:
+        res = ensure_eval('pconv', eval_dir / f'{tag}_step{s}', flist, str(workdir / 'checkpoints' / str(s)))
+        if res is not None and s in minutes:
+          curve.append((offset + minutes[s], figures.load_rows(res)))
+          points.append((workdir.name, s, offset + minutes[s], figures.load_rows(res)[figures.ALL]))
+        if res is not None and k == len(workdirs) - 1 and s == steps[-1]:
+          final = (workdir, s, res)
+      offset += max(minutes.values())  # a later phase starts where this one ended
+    if final is None:
+      raise FileNotFoundError(f'no evaluation of the final checkpoint in {eval_dir} (--no_eval)')
+    xlabel = ('training CPU-minutes (trainer process, user+sys)' if _CPU_LOG.value
+              else 'training minutes (wall clock)')
     path = figures.learning_curve(
         curve, {_TITLES.get(k, k): figures.load_rows(v) for k, v in baselines.items()},
         out_dir / 'quality_curve.png', model_name=_NAME.value, xlabel=xlabel,
-        title=f'{_NAME.value} checkpoints vs classical inpainting, {sum(1 for _ in evals[steps[-1]]["per_image"])} '
-              f'Places2/PSV pairs at {_SIZE.value}x{_SIZE.value}, NVIDIA masks')
+        title=f'{_NAME.value} checkpoints vs classical inpainting\n{len(final[2]["per_image"])} '
+              f'Places2 / Paris StreetView pairs at {_SIZE.value}x{_SIZE.value}, NVIDIA test masks')
     print(f'wrote {path}')
-    comparison(workdir, flist, evals[steps[-1]], out_dir / 'quality_comparison.png')
-    table = markdown((_NAME.value, evals[steps[-1]]), baselines)
-    print(f'\nfinal checkpoint (step {steps[-1]}):\n{table}')
+    comparison(final[0], flist, final[2], out_dir / 'quality_comparison.png')
+    table = markdown((_NAME.value, final[2]), baselines)
+    print(f'\nfinal checkpoint ({final[0]} step {final[1]}):\n{table}')
     if _TABLE.value:
       pathlib.Path(_TABLE.value).write_text(table + '\n')
-    print('\nlearning curve points (step, minutes, all-pairs PSNR/SSIM):')
-    for s, e in evals.items():
-      r = figures.load_rows(e)[figures.ALL]
-      print(f'  {s:6d} {minutes.get(s, float("nan")):7.1f} {r["psnr"]:.2f} {r["ssim"]:.4f}')
+    print('\nlearning curve points (workdir, step, minutes, all-pairs PSNR / SSIM):')
+    for name, s, m, r in points:
+      print(f'  {name} {s:6d} {m:7.1f} {r["psnr"]:.2f} {r["ssim"]:.4f}')
   except (ValueError, FileNotFoundError, ImportError) as e:
     print(f'quality_report.py: error: {e}', file=sys.stderr)
     sys.exit(2)

@@ -23,15 +23,16 @@ import ml_collections
 _NATURAL = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'natural'
 
 
-def _base() -> ml_collections.ConfigDict:
+def _base(arg: str) -> ml_collections.ConfigDict:
   spec = importlib.util.spec_from_file_location('pconv_places2', pathlib.Path(__file__).with_name('pconv_places2.py'))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config('')
+  return module.get_config(arg)
 
 
-def get_config() -> ml_collections.ConfigDict:
-  config = _base()
+def get_config(arg: str = '') -> ml_collections.ConfigDict:
+  """`arg` '' / 'phase1' (train from scratch) or 'phase2' (fine-tune with frozen encoder BN, lower lr)."""
+  config = _base(arg)
   config.unlock()
   config.images = str(_NATURAL)
   config.masks = 'mix:irregular=3,block=1'
@@ -55,6 +56,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.learning_rate = 2e-3
   config.warmup_steps = 200
   config.num_steps = 8000
+  if arg == 'phase2':
+    # The trainer's schedule is warm-up + constant; the paper's second phase doubles as a step decay.
+    config.learning_rate = 2e-4
+    config.warmup_steps = 0
+    config.num_steps = 2000
   config.log_every = 50
   config.sample_every = 1000
   config.checkpoint_every = 500

@@ -156,12 +156,11 @@ def learning_curve(curve: Sequence[tuple[float, Mapping[str, Mapping[str, Any]]]
         ax.set_title(f'holes {b}' if b != ALL else 'all pairs', fontsize=9)
       if j == 0:
         ax.set_ylabel(names.get(metric, metric))
-      if i == len(metrics) - 1:
-        ax.set_xlabel(xlabel, fontsize=8)
       ax.tick_params(labelsize=7)
       ax.grid(alpha=0.3)
   handles, labels = axes[0, 0].get_legend_handles_labels()
-  fig.legend(handles, labels, loc='outside lower center', ncol=len(labels), fontsize=8)
+  fig.legend(handles, labels, loc='outside right upper', fontsize=8)
+  fig.supxlabel(xlabel, fontsize=9)
   if title:
     fig.suptitle(title, fontsize=10)
   path = pathlib.Path(path)
