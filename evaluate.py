@@ -57,7 +57,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if _WORKDIR.value and _CHECKPOINT.value:
     raise app.UsageError("pass either --workdir or --checkpoint, not both")
-  logging.set_verbosity(logging.WARNING)  # keep JAX's backend probing out of the table output
+  logging.set_verbosity(logging.ERROR)  # keep JAX backend probing and orbax read-only notices out of the table
   if _COMPARE.value:
     try:
       print(evaluation.comparison_table([evaluation.load_results(d) for d in _COMPARE.value]))
