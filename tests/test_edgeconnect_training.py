@@ -88,7 +88,7 @@ def _popen(args, env) -> subprocess.Popen:
                           stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen, timeout: float = 900) -> tuple[int, str, str]:
+def _finish(proc: subprocess.Popen, timeout: float = 2400) -> tuple[int, str, str]:
   out, err = proc.communicate(timeout=timeout)
   return proc.returncode, out, err
 
@@ -323,7 +323,7 @@ def test_sigkill_then_resume_each_stage(tmp_path, reference_chain, stage):
   wd = tmp_path / 'wd'
   cmd = ['train', wd, stage, init_from, tmp_path / 'final.npz']
   proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='3'))
-  deadline = time.time() + 600
+  deadline = time.time() + 1500
   for line in proc.stdout:
     if 'hanging' in line or time.time() > deadline:
       break
@@ -337,8 +337,25 @@ def test_sigkill_then_resume_each_stage(tmp_path, reference_chain, stage):
   ref = np.load(reference_chain / f's{stage}.npz')
   got = np.load(tmp_path / 'final.npz')
   assert set(ref.files) == set(got.files) and int(got['step']) == 4
+  # Same trajectory as the uninterrupted run: the per-step losses (steps 3-4 come from the resumed process,
+  # so the data position, optimiser state, spectral vectors and step counter were all restored) ...
+  def losses_by_step(workdir):
+    rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+    return {r['step']: r['loss'] for r in rows if r.get('split') == 'train'}
+  ref_losses, got_losses = losses_by_step(reference_chain / f's{stage}'), losses_by_step(wd)
+  assert sorted(got_losses) == [1, 2, 3, 4]
+  for k, v in ref_losses.items():
+    assert got_losses[k] == pytest.approx(v, rel=1e-5, abs=1e-6), (k, got_losses[k], v)
+  # ... and the same weights, except the generator biases that feed an instance norm: their gradient is
+  # exactly zero in theory, so Adam (b1=0: steps of -lr * g / (|g| + 1e-8)) turns the float rounding noise
+  # of that zero (which differs between processes) into steps of up to lr. They do not affect any output.
+  checked = 0
   for k in ref.files:
-    np.testing.assert_allclose(got[k], ref[k], atol=1e-6, rtol=1e-6, err_msg=k)
+    if k[:2] in ('g1', 'g2') and k.endswith('/bias') and '/dec3/' not in k:
+      continue
+    np.testing.assert_allclose(got[k], ref[k], atol=1e-6, rtol=1e-5, err_msg=k)
+    checked += 1
+  assert checked > len(ref.files) // 2
 
 
 if __name__ == '__main__':
