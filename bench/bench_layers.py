@@ -21,7 +21,6 @@ import json
 import sys
 import time
 
-import numpy as np
 
 import _common
 

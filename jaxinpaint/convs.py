@@ -26,7 +26,7 @@ convolution ops, the reference formulation) or `'auto'`/None, which reads the en
 `JAXINPAINT_CONV_IMPL` and otherwise picks `'fast'` on the CPU backend and `'xla'` on GPU/TPU, where
 XLA's native (cuDNN / TPU) convolutions are already the fast path.
 
-Note: the fast stride-1 core is a `jax.custom_vjp`, so it supports reverse-mode differentiation (`grad`,
+Note: the fast core is a `jax.custom_vjp`, so it supports reverse-mode differentiation (`grad`,
 `vjp`), `jit` and `vmap`, but not forward-mode (`jvp`/`jacfwd`); use `impl='xla'` for those.
 
 References:
@@ -40,7 +40,6 @@ References:
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Sequence
 from typing import Union

@@ -39,7 +39,6 @@ from typing import Any, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxinpaint import convs
