@@ -55,8 +55,42 @@ _NUM_CASES = flags.DEFINE_integer('num_cases', 6, 'Rows of the comparison figure
 _TABLE = flags.DEFINE_string('table', None, 'Also write the final per-bucket markdown table here.')
 _NAME = flags.DEFINE_string('name', 'pconv_cpu_hour', 'Model name in the table and legends.')
 _NO_EVAL = flags.DEFINE_bool('no_eval', False, 'Only use results already in --eval_dir (skip missing ones).')
+_MAKE_TRAIN_MASKS = flags.DEFINE_string(
+    'make_train_masks', None, 'Instead of a report: write the TRAINING mask tiles of configs/pconv_cpu_hour.py to '
+    'this folder and exit (see `make_train_masks`).')
+_TILE = flags.DEFINE_integer('tile', 64, 'Side of the training mask tiles (--make_train_masks).')
+_NUM_SOURCE_MASKS = flags.DEFINE_integer('num_source_masks', 400, 'Procedural 256x256 masks cut into tiles.')
 
-flags.mark_flags_as_required(['workdir'])
+
+def make_train_masks(folder: str, *, tile: int = 64, num: int = 400, size: int = 256, seed: int = 0) -> int:
+  """Writes tile x tile crops of procedural size x size irregular masks (white = hole) to `folder`.
+
+  Why: the irregular generator scales its strokes with the mask side, so masks drawn at the 64-pixel
+  training crop have holes 4x thinner (in pixels) than the same masks at the 256x256 evaluation size. Cutting
+  256x256 generator masks (`jaxinpaint.masks.irregular`, hole fraction U(0.01, 0.6]) into 64x64 tiles keeps
+  the evaluation's hole scale in pixels while training on cheap 64x64 crops. Tiles with a hole fraction
+  outside (0.01, 0.7] are dropped. Only our own generator is used, never the NVIDIA test masks. The trainer
+  then applies the paper's mask augmentation (dilation, rotation, crop, flips) to these files.
+
+  Returns:
+    The number of tiles written (deterministic for a seed).
+  """
+  import cv2  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import masks  # pylint: disable=import-outside-toplevel
+  out = pathlib.Path(folder)
+  out.mkdir(parents=True, exist_ok=True)
+  written = 0
+  for i in range(num):
+    m = masks.irregular(np.random.default_rng([seed, i]), (size, size))
+    for y in range(0, size - tile + 1, tile):
+      for x in range(0, size - tile + 1, tile):
+        t = m[y:y + tile, x:x + tile]
+        frac = float(np.mean(t < 0.5))
+        if 0.01 < frac <= 0.7:
+          cv2.imwrite(str(out / f'{i:05d}_{y:03d}_{x:03d}.png'), np.where(t < 0.5, 255, 0).astype(np.uint8))
+          written += 1
+  return written
 
 _TITLES = {'telea': 'Telea', 'ns': 'NS', 'patchmatch': 'PatchMatch'}
 
@@ -155,6 +189,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.ERROR)
+  if _MAKE_TRAIN_MASKS.value:
+    n = make_train_masks(_MAKE_TRAIN_MASKS.value, tile=_TILE.value, num=_NUM_SOURCE_MASKS.value, seed=_SEED.value)
+    print(f'wrote {n} training mask tiles to {_MAKE_TRAIN_MASKS.value}')
+    return
+  if not _WORKDIR.value:
+    raise app.UsageError('--workdir is required (unless --make_train_masks)')
   from jaxinpaint import figures  # pylint: disable=import-outside-toplevel
   workdirs = [pathlib.Path(w).absolute() for w in _WORKDIR.value]
   eval_dir = pathlib.Path(_EVAL_DIR.value)
