@@ -364,15 +364,16 @@ def eval_step(config: Config, state: TrainState, batch: dict[str, jax.Array]) ->
 
 
 def sample(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Picture panels. Keys are numbered because a jitted dict output comes back in sorted-key order."""
   outs = _eval_outputs(config, state, batch)
   image, mask = batch['image'], batch['mask']
-  panels = {'masked input': image * mask + (1.0 - mask), 'canny (ground truth)': batch['edge']}
+  panels = {'1 masked input': image * mask + (1.0 - mask), '2 canny (ground truth)': batch['edge']}
   if 'edge' in outs:
-    panels['G1 edges (composite)'] = _composite_edges(outs['edge'], batch['edge'], mask)
+    panels['3 G1 edges (composite)'] = _composite_edges(outs['edge'], batch['edge'], mask)
   if 'image' in outs:
-    panels['output'] = outs['image']
-    panels['composite'] = mask * image + (1.0 - mask) * outs['image']
-  panels['ground truth'] = image
+    panels['4 output'] = outs['image']
+    panels['5 composite'] = mask * image + (1.0 - mask) * outs['image']
+  panels['6 ground truth'] = image
   return panels
 
 
