@@ -20,6 +20,8 @@ upsampled resolution; training = 3x forward) divided by the measured time, for b
 against the measured fp32 matmul peak (jnp.dot of 2048^2 in this process).
 
 Usage: python bench/bench_pconv.py [--repeats 5] [--impls jax torch] [--modes train infer] [--json F]
+Environment: BENCH_TORCH_THREADS (default: all cores) sets torch's thread count; on a loaded machine
+1 thread can be faster for torch, so measure both.
 """
 
 from __future__ import annotations
