@@ -397,3 +397,47 @@ def test_comparison_table(pairs, tmp_path):
     evaluation.comparison_table([a, c])
   with pytest.raises(FileNotFoundError, match="no evaluation results"):
     evaluation.load_results(tmp_path / "nothing")
+
+
+@pytest.fixture(scope="module")
+def tiny_edgeconnect_workdir(request, tmp_path_factory):
+  """An initialised (untrained) narrow EdgeConnect checkpoint, made as tests/test_inpaint.py makes it."""
+  sys.path.insert(0, str(REPO / "tests"))
+  import test_inpaint  # pylint: disable=import-outside-toplevel
+  return test_inpaint.make_tiny_edgeconnect(test_inpaint._cache_root(request, tmp_path_factory))  # pylint: disable=protected-access
+
+
+def test_evaluate_py_edgeconnect_edge_precision_recall(shared_data, tiny_edgeconnect_workdir, tmp_path):
+  """evaluate.py --method edgeconnect reports edge precision/recall in the hole, equal to a recomputation
+  from the restored model's composite edge map and Canny (sigma 2) of the full ground truth."""
+  from jaxinpaint import data, edges, training
+  size, limit = 32, 6
+  images, masks = str(shared_data / "places"), str(shared_data / "masks_nvidia_test300")
+  proc = _run_cli("--method", "edgeconnect", "--checkpoint", str(tiny_edgeconnect_workdir), "--images", images,
+                  "--masks", masks, "--size", str(size), "--limit", str(limit), "--out", str(tmp_path),
+                  "--noprogress", "--batch_size", "4")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  res = json.loads((tmp_path / "results.json").read_text())
+  rows = {(r["bucket"], r["border"]): r for r in res["rows"]}
+  assert "edge precision" in (tmp_path / "results.md").read_text()
+
+  pairs = data.create_eval_pairs(images=images, masks=masks, image_size=size, seed=0, limit=limit)
+  predict, _ = training.restore_predictor(str(tiny_edgeconnect_workdir), with_edges=True, batch_size=4)
+  targets = np.stack([p.image for p in pairs]).astype(np.float32)
+  m = np.stack([p.mask for p in pairs]).astype(np.float32)[..., None]
+  pred = predict(targets * m, m)
+  assert set(pred) == {"image", "edge"} and pred["edge"].shape == m.shape
+  gt = np.stack([edges.canny(edges.rgb_to_gray(t), sigma=2.0) for t in targets])[..., None] > 0.5
+  sel, hole = pred["edge"] > 0.5, m <= 0.5
+  tp, n_sel, n_rel = [np.sum(x & hole, axis=(1, 2, 3)) for x in (gt & sel, sel, gt)]
+  assert n_sel.sum() > 0 and n_rel.sum() > 0  # the check below compares real numbers, not None
+  for bucket in {p.bucket for p in pairs} | {"all"}:
+    idx = [i for i, p in enumerate(pairs) if bucket in ("all", p.bucket)]
+    row = rows[(bucket, "all")]
+    want_p = tp[idx].sum() / n_sel[idx].sum() if n_sel[idx].sum() else None
+    want_r = tp[idx].sum() / n_rel[idx].sum() if n_rel[idx].sum() else None
+    for got, want in ((row["edge_precision"], want_p), (row["edge_recall"], want_r)):
+      if want is None:
+        assert got is None, bucket
+      else:
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=bucket)

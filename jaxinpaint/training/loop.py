@@ -124,8 +124,26 @@ def make_eval_step(config: Config, module, mesh) -> Callable:
 
 
 def make_sample(config: Config, module, mesh) -> Callable:
+  """The jitted `module.sample`, returning its panels in the order the module built them.
+
+  A jitted function returns dicts with sorted keys ('composite' before 'masked input'), so the key order
+  seen while tracing is recorded and restored: the grid columns follow the module's display order.
+  """
   repl, data = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
-  return jax.jit(functools.partial(module.sample, config), in_shardings=(repl, data), out_shardings=repl)
+  order: list[str] = []
+
+  def traced(state, batch):
+    panels = module.sample(config, state, batch)
+    order[:] = list(panels)
+    return panels
+
+  jitted = jax.jit(traced, in_shardings=(repl, data), out_shardings=repl)
+
+  def sample(state, batch) -> dict[str, jax.Array]:
+    panels = jitted(state, batch)
+    return {k: panels[k] for k in order} if set(order) == set(panels) else panels
+
+  return sample
 
 
 # ------------------------------------------------------------------------------------------- input
@@ -364,7 +382,7 @@ def _log(primary: bool, msg: str, force: bool = False) -> None:
 
 def _warn_about_loss_terms(config: Config) -> None:
   loss = config.get('loss')
-  if loss is None:
+  if loss is None or config.get('model') == 'edgeconnect':  # EdgeConnect's validate_config warns (VGG-19)
     return
   wants = loss.get('perceptual', 0) > 0 or loss.get('style', 0) > 0
   if wants and not config.get('vgg_weights') and loss.get('allow_missing_vgg'):
@@ -413,7 +431,8 @@ def _resolve_checkpoint(path: str | pathlib.Path) -> tuple[pathlib.Path, int | N
 
 
 def restore_predictor(workdir_or_checkpoint: str | pathlib.Path, *, model: str | None = None,
-                      batch_size: int = 8) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], dict]:
+                      batch_size: int = 8, with_edges: bool = False
+                      ) -> tuple[Callable[[np.ndarray, np.ndarray], Any], dict]:
   """Loads a trained model for inference.
 
   Args:
@@ -422,12 +441,19 @@ def restore_predictor(workdir_or_checkpoint: str | pathlib.Path, *, model: str |
     model: if given, the expected `config.model` ('pconv', 'edgeconnect'); a checkpoint of another kind
       raises ValueError.
     batch_size: images per jitted call (inputs are chunked/padded so any N works without recompiling).
+    with_edges: return the edge map the model was conditioned on as well (models whose module defines
+      `predict_with_edges`, i.e. EdgeConnect); ValueError for a model without one (PConv).
 
   Returns:
     `(predict, info)`: `predict(images (N,H,W,3) float [0,1], masks (N,H,W,1) 1=valid) -> outputs
-    (N,H,W,3) float32 numpy` (raw network output; composite it yourself), and `info` =
-    {'model', 'step', 'checkpoint', 'config', 'image_size', 'required_multiple'}.
+    (N,H,W,3) float32 numpy` (raw network output; composite it yourself) or, with `with_edges`, a dict
+    {'image': (N,H,W,3), 'edge': (N,H,W,1)} of float32 numpy arrays; and `info` =
+    {'model', 'step', 'checkpoint', 'config', 'image_size', 'required_multiple'} where
+    `required_multiple` is the model module's `required_multiple(config)` (None if it defines none).
   """
+  if int(batch_size) != batch_size or batch_size < 1:
+    raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
+  batch_size = int(batch_size)
   workdir, step = _resolve_checkpoint(workdir_or_checkpoint)
   manager = ckpt.create_manager(workdir, read_only=True, keep_best=0)
   steps = manager.all_steps()
@@ -446,13 +472,17 @@ def restore_predictor(workdir_or_checkpoint: str | pathlib.Path, *, model: str |
     manager.close()
     raise ValueError(f'{workdir_or_checkpoint!r} holds a {config.get("model")!r} checkpoint, expected {model!r}')
   module = registry.get(config.model)
+  if with_edges and not hasattr(module, 'predict_with_edges'):
+    manager.close()
+    raise ValueError(f'with_edges=True: a {config.model!r} model predicts no edge map (only models whose module '
+                     f'defines predict_with_edges, e.g. edgeconnect, do); {workdir_or_checkpoint!r}')
   device = jax.local_devices()[0]
   sharding = jax.sharding.SingleDeviceSharding(device)
   state, _ = ckpt.restore(manager, step, abstract_state(config, module), sharding)
   manager.close()
-  jit_predict = jax.jit(functools.partial(module.predict, config))
+  jit_predict = jax.jit(functools.partial(module.predict_with_edges if with_edges else module.predict, config))
 
-  def predict(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  def predict(images: np.ndarray, masks: np.ndarray):
     images = np.asarray(images, np.float32)
     masks = np.asarray(masks, np.float32)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -462,19 +492,25 @@ def restore_predictor(workdir_or_checkpoint: str | pathlib.Path, *, model: str |
     if masks.shape != images.shape[:3] + (1,):
       raise ValueError(f'masks: expected shape {images.shape[:3] + (1,)} (1 = valid), got {masks.shape}')
     n = images.shape[0]
-    outs = []
+    chunks = []
     for i in range(0, n, batch_size):
       im, mk = images[i:i + batch_size], masks[i:i + batch_size]
       k = im.shape[0]
       if k < batch_size:  # pad to a fixed shape: one compilation per image size
         im = np.concatenate([im, np.zeros((batch_size - k,) + im.shape[1:], np.float32)])
         mk = np.concatenate([mk, np.ones((batch_size - k,) + mk.shape[1:], np.float32)])
-      outs.append(np.asarray(jit_predict(state, jax.device_put(im, device), jax.device_put(mk, device)))[:k])
-    return np.concatenate(outs) if outs else np.zeros_like(images)
+      out = jit_predict(state, jax.device_put(im, device), jax.device_put(mk, device))
+      chunks.append(jax.tree.map(lambda x, k=k: np.asarray(x, np.float32)[:k], out))
+    if not with_edges:
+      return np.concatenate(chunks) if chunks else np.zeros_like(images)
+    if not chunks:
+      return {'image': np.zeros_like(images), 'edge': np.zeros_like(masks)}
+    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 
   multiple = module.required_multiple(config) if hasattr(module, 'required_multiple') else None
   info = {'model': config.model, 'step': int(step), 'checkpoint': str(ckpt.checkpoint_dir(workdir) / str(step)),
-          'config': config, 'image_size': int(config.image_size), 'required_multiple': multiple}
+          'config': config, 'image_size': int(config.image_size),
+          'required_multiple': None if multiple is None else int(multiple)}
   return predict, info
 
 
