@@ -124,10 +124,11 @@ def make_eval_step(config: Config, module, mesh) -> Callable:
 
 
 def make_sample(config: Config, module, mesh) -> Callable:
-  """The jitted `module.sample`, returning its panels in the order the module built them.
+  """The jitted `module.sample`, returning its panels as host numpy arrays in the module's display order.
 
-  A jitted function returns dicts with sorted keys ('composite' before 'masked input'), so the key order
-  seen while tracing is recorded and restored: the grid columns follow the module's display order.
+  A jitted function (and any `jax.tree.map`) returns dicts with sorted keys ('composite' before 'masked
+  input'), so the key order seen while tracing is recorded and restored after fetching: the grid columns
+  follow the order the module built its panels in.
   """
   repl, data = mesh_lib.replicated(mesh), mesh_lib.data_sharding(mesh)
   order: list[str] = []
@@ -139,9 +140,10 @@ def make_sample(config: Config, module, mesh) -> Callable:
 
   jitted = jax.jit(traced, in_shardings=(repl, data), out_shardings=repl)
 
-  def sample(state, batch) -> dict[str, jax.Array]:
+  def sample(state, batch) -> dict[str, np.ndarray]:
     panels = jitted(state, batch)
-    return {k: panels[k] for k in order} if set(order) == set(panels) else panels
+    keys = order if set(order) == set(panels) else list(panels)
+    return {k: np.asarray(jax.device_get(panels[k])) for k in keys}
 
   return sample
 
@@ -352,7 +354,7 @@ def train_and_evaluate(config: Config, workdir: str | pathlib.Path, *, progress:
         val_loss = ev['loss']
         obs.write(done, 'eval', ev)
       if sample_batch is not None and (done % config.sample_every == 0 or is_last):
-        panels = mesh_lib.to_host(sample_fn(state, sample_put(sample_batch, mesh)))
+        panels = sample_fn(state, sample_put(sample_batch, mesh))  # host arrays, display order
         summary['sample_path'] = obs.samples(done, panels)
         obs.loss_curve()
       if want_ckpt:
