@@ -412,3 +412,21 @@ def test_sample_grid_columns_in_display_order():
     if want is not None:
       x0 = 2 + col * 34
       np.testing.assert_array_equal(grid[2:34, x0:x0 + 32], u8(want[0]), err_msg=f'column {col}')
+
+
+def test_vgg16_warning_only_for_pconv(capsys):
+  """The loop's VGG-16 warning is PConv's; EdgeConnect's validate_config warns about VGG-19 itself."""
+  import importlib.util  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  loop._warn_about_loss_terms(training_worker.tiny_config())  # pylint: disable=protected-access
+  assert 'VGG-16' in capsys.readouterr().out
+  spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config('stage4')
+  assert config.loss.allow_missing_vgg and not config.get('vgg_weights') and config.loss.perceptual > 0
+  loop._warn_about_loss_terms(config)  # pylint: disable=protected-access
+  captured = capsys.readouterr()
+  assert 'VGG-16' not in captured.out + captured.err
