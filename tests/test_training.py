@@ -382,9 +382,6 @@ def test_restore_predictor_with_edges_and_required_multiple(tmp_path, edgeconnec
   assert info_e['required_multiple'] == want
 
 
-@pytest.mark.xfail(not hasattr(__import__('jaxinpaint.training.edgeconnect').training.edgeconnect,
-                               'required_multiple'), strict=True,
-                   reason='jaxinpaint/training/edgeconnect.py (G) does not define required_multiple(config) yet')
 def test_edgeconnect_required_multiple_is_4(edgeconnect_workdir):
   from jaxinpaint.training import restore_predictor  # pylint: disable=import-outside-toplevel
   _, info = restore_predictor(edgeconnect_workdir)

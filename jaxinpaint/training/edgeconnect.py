@@ -86,6 +86,12 @@ def validate_config(config: Config) -> None:
           file=sys.stderr, flush=True)
 
 
+def required_multiple(config: Config) -> int:
+  """Input height/width must be multiples of 4: G1/G2 downsample twice with stride-2 convolutions."""
+  del config
+  return 4
+
+
 def _wants_vgg(config: Config) -> bool:
   return config.loss.perceptual > 0 or config.loss.style > 0
 
