@@ -3,7 +3,10 @@ with a sharded batch, the generator loss uses the pre-update discriminator, stag
 trains it, a short run on one batch drives the stage-2 hole L1 down >= 3x, kill -9 + resume for every stage.
 
 Runs that need 2 devices or a killable process re-invoke this file as a subprocess (`python
-tests/test_edgeconnect_training.py WORKER ARGS`).
+tests/test_edgeconnect_training.py WORKER ARGS`). Compilation dominates the cost, so every subprocess runs on the
+same 2-device mesh with the same tiny configs and shares one persistent XLA compilation cache (a module-scoped
+tmp dir): the kill/resume runs reuse the train steps compiled by the 2-device stage check, and each stage's
+killed, resumed and reference runs compile once between them.
 """
 
 from __future__ import annotations
@@ -74,8 +77,11 @@ def _flat(tree) -> dict[str, np.ndarray]:
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
 
 
-def _env(devices: int | None = None, **extra) -> dict:
+def _env(devices: int | None = None, cache: pathlib.Path | None = None, **extra) -> dict:
   env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONUNBUFFERED='1', **extra)
+  if cache is not None:  # persistent compilation cache shared by the subprocesses: cache every program
+    env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='-1')
   flags = [f for f in env.get('XLA_FLAGS', '').split() if 'xla_force_host_platform_device_count' not in f]
   if devices:
     flags.append(f'--xla_force_host_platform_device_count={devices}')
@@ -109,6 +115,7 @@ def worker_stages(out: str) -> None:
     gbatch = mesh_lib.put_global_batch(batch, mesh)
     state = loop.create_train_state(config, module, jax.random.PRNGKey(stage), gbatch, mesh_lib.replicated(mesh))
     before = _flat(state.nets)
+    host_state = jax.device_get(state) if stage == 4 else None  # the step donates `state`
     step = loop.make_train_step(config, module, mesh)
     new_state, metrics = step(state, gbatch)
     after = _flat(new_state.nets)
@@ -123,7 +130,7 @@ def worker_stages(out: str) -> None:
                           'step': int(jax.device_get(new_state.step))}
     if stage == 4:  # the same step on one device (no sharding) gives the same parameters
       single = jax.jit(lambda s, b, c=config: module.train_step(c, s, b))
-      state1 = jax.device_put(module.init_state(config, jax.random.PRNGKey(stage), batch), jax.devices()[0])
+      state1 = jax.device_put(host_state, jax.devices()[0])  # the same initial state (an eager init costs ~25 s)
       s1, m1 = single(state1, jax.device_put(batch, jax.devices()[0]))
       one = _flat(s1.nets)
       result['metric_rel_diff_2dev_vs_1dev'] = max(
@@ -147,10 +154,18 @@ def worker_train(workdir: str, stage: str, init_from: str, out: str) -> None:
 
 # ------------------------------------------------------------------------------------------- tests
 
+DEVICES = 2  # every subprocess: the same mesh, so they all share the compiled programs
+
+
+@pytest.fixture(scope='module')
+def xla_cache(tmp_path_factory) -> pathlib.Path:
+  return tmp_path_factory.mktemp('xla_cache')
+
+
 @pytest.mark.slow
-def test_one_step_each_stage_on_two_devices(tmp_path):
+def test_one_step_each_stage_on_two_devices(tmp_path, xla_cache):
   out = tmp_path / 'stages.json'
-  rc, _, err = _finish(_popen(['stages', out], _env(devices=2)))
+  rc, _, err = _finish(_popen(['stages', out], _env(devices=DEVICES, cache=xla_cache)))
   assert rc == 0, err[-4000:]
   r = json.loads(out.read_text())
   assert r['devices'] == 2
@@ -168,13 +183,29 @@ def test_one_step_each_stage_on_two_devices(tmp_path):
   assert r['frac_params_differing'] < 0.01
 
 
-def test_stage4_g2_loss_reaches_g1():
+@pytest.fixture(scope='module')
+def stage4_state():
+  """(batch, stage-4 state) of the tiny nets; initialising the four nets costs ~25 CPU s (even jitted), so the
+  in-process tests share them and derive other stages' states with `_for_stage`."""
+  import functools  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  batch = {k: jax.numpy.asarray(v) for k, v in fixed_batch().items()}
+  return batch, jax.jit(functools.partial(tec.init_state, tiny_config(4)))(jax.random.PRNGKey(0), batch)
+
+
+def _for_stage(config, state):
+  """`state`'s nets with fresh optimisers for `config` (what `init_state` would give for the same nets)."""
+  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  return state.replace(opt_state={k: tx.init(state.nets[k]['params']) for k, tx in tec.make_optimizers(config).items()})
+
+
+def test_stage4_g2_loss_reaches_g1(stage4_state):
   """Stage 4's G1 gradient includes G2's loss (through the composite edges); stage 3's G2 input does not."""
   import jax  # pylint: disable=import-outside-toplevel
   from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   config = tiny_config(4)
-  batch = {k: jax.numpy.asarray(v) for k, v in fixed_batch().items()}
-  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  batch, state = stage4_state
   models = tec.build_models(config)
 
   def g2_only(g1_params):
@@ -182,11 +213,11 @@ def test_stage4_g2_loss_reaches_g1():
                               batch, train=True)
     return jax.numpy.mean(jax.numpy.abs(outs['image'] - batch['image']))
 
-  grad = jax.grad(g2_only)(state.nets['g1']['params'])
+  grad = jax.jit(jax.grad(g2_only))(state.nets['g1']['params'])
   assert float(max(jax.numpy.max(jax.numpy.abs(g)) for g in jax.tree_util.tree_leaves(grad))) > 0
 
 
-def test_generator_loss_uses_pre_update_discriminator():
+def test_generator_loss_uses_pre_update_discriminator(stage4_state):
   """Stage 1 with a large D lr: the reported G loss and the G1 update equal those computed independently with
   the discriminator's parameters from before the step (and differ from the post-update ones)."""
   import jax  # pylint: disable=import-outside-toplevel
@@ -195,8 +226,9 @@ def test_generator_loss_uses_pre_update_discriminator():
   from jaxinpaint.models import edgeconnect as nets  # pylint: disable=import-outside-toplevel
   from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   config = tiny_config(1, d2g_lr=100.0)  # D lr 0.1: one D step changes the D loss a lot
-  batch = {k: jnp.asarray(v) for k, v in fixed_batch().items()}
-  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  batch, state = stage4_state
+  state = _for_stage(config, state)
+  assert set(state.opt_state) == {'g1', 'd1'}
   new_state, metrics = jax.jit(lambda s, b: tec.train_step(config, s, b))(state, batch)
 
   g1, d1 = nets.EdgeGenerator(features=8, residual_blocks=1), nets.PatchDiscriminator(features=8)
@@ -216,8 +248,9 @@ def test_generator_loss_uses_pre_update_discriminator():
 
   old_d, new_d = state.nets['d1']['params'], new_state.nets['d1']['params']
   spec0 = state.nets['d1'][sn]
-  loss_old, grad_old = jax.value_and_grad(g_loss)(state.nets['g1']['params'], old_d, spec0)
-  loss_new, grad_new = jax.value_and_grad(g_loss)(state.nets['g1']['params'], new_d, spec0)
+  g_loss_and_grad = jax.jit(jax.value_and_grad(g_loss))  # one compile for both (eager costs more)
+  loss_old, grad_old = g_loss_and_grad(state.nets['g1']['params'], old_d, spec0)
+  loss_new, grad_new = g_loss_and_grad(state.nets['g1']['params'], new_d, spec0)
   assert abs(float(loss_new) - float(loss_old)) > 1e-3, 'the D update is too small to tell them apart'
   np.testing.assert_allclose(float(metrics['loss']), float(loss_old), rtol=1e-5)
   # First Adam step with b1=0: update = -lr * g / (|g| + eps) (bias corrections cancel).
@@ -237,17 +270,19 @@ def test_generator_loss_uses_pre_update_discriminator():
   assert np.mean(np.sign(g_o) != np.sign(g_n)) > 0.01  # the post-update D would have given another step
 
 
-def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x():
+def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
-  config = tiny_config(2, learning_rate=2e-3, **{'edgeconnect.features': 16})
-  batch = {k: jnp.asarray(v) for k, v in fixed_batch().items()}
-  state = tec.init_state(config, jax.random.PRNGKey(0), batch)
+  config = tiny_config(2, learning_rate=2e-3)  # width 8 reaches 3x by ~50 steps, ~6x by 150
+  batch, state = stage4_state
+  state = _for_stage(config, state)
   step = jax.jit(lambda s, b: tec.train_step(config, s, b))
 
+  outputs = jax.jit(lambda s: tec._eval_outputs(config, s, batch)['image'])
+
   def hole_l1(s):
-    out = tec._eval_outputs(config, s, batch)['image']
+    out = outputs(s)
     hole = 1.0 - batch['mask']
     return float(jnp.sum(jnp.abs(out - batch['image']) * hole) / (3 * jnp.sum(hole)))
 
@@ -259,14 +294,14 @@ def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x():
   assert end * 3 <= start, (start, end)
 
 
-def test_predict_pipeline_and_edge_metrics():
+def test_predict_pipeline_and_edge_metrics(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
   from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   config = tiny_config(4)
   b = fixed_batch()
-  state = tec.init_state(config, jax.random.PRNGKey(0), {k: jnp.asarray(v) for k, v in b.items()})
+  state = stage4_state[1]
   out = jax.jit(lambda s, i, m: tec.predict_with_edges(config, s, i, m))(state, b['image'], b['mask'])
   assert out['image'].shape == b['image'].shape and out['edge'].shape == b['mask'].shape
   assert float(out['image'].min()) >= 0 and float(out['image'].max()) <= 1
@@ -303,46 +338,65 @@ def test_config_validation_and_vgg_requirement(capsys):
 
 # ------------------------------------------------------------------------------------------- kill / resume
 
-@pytest.fixture(scope='module')
-def reference_chain(tmp_path_factory):
-  """Uninterrupted 4-step runs of stages 1..4, each initialised from the previous stage's workdir."""
-  root = tmp_path_factory.mktemp('ec_reference')
-  prev = '-'
-  for stage in (1, 2, 3, 4):
-    wd = root / f's{stage}'
-    rc, out, err = _finish(_popen(['train', wd, stage, prev, root / f's{stage}.npz'], _env()))
-    assert rc == 0 and 'STATUS done 4' in out, err[-4000:]
-    prev = str(wd)
-  return root
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('stage', [1, 2, 3, 4])
-def test_sigkill_then_resume_each_stage(tmp_path, reference_chain, stage):
-  init_from = str(reference_chain / f's{stage - 1}') if stage > 1 else '-'
-  wd = tmp_path / 'wd'
-  cmd = ['train', wd, stage, init_from, tmp_path / 'final.npz']
-  proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='3'))
+def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, cache: pathlib.Path) -> dict:
+  """An uninterrupted 4-step run (the reference), then the same command killed (-9) while hanging before step 4
+  (checkpoint 2 on disk, step 3 lost) and re-run to completion. All three share the compilation cache."""
+  env = _env(devices=DEVICES, cache=cache)
+  r = {'ref': base / 'ref', 'wd': base / 'wd'}
+  rc, out, err = _finish(_popen(['train', r['ref'], stage, init_from, base / 'ref.npz'], env))
+  r['ref_run'] = (rc, out, err[-4000:])
+  cmd = ['train', r['wd'], stage, init_from, base / 'final.npz']
+  proc = _popen(cmd, _env(devices=DEVICES, cache=cache, JAXINPAINT_TEST_HANG_AT_STEP='3'))
   deadline = time.time() + 1500
   for line in proc.stdout:
     if 'hanging' in line or time.time() > deadline:
       break
   proc.send_signal(signal.SIGKILL)
   proc.wait(timeout=60)
-  assert proc.returncode == -signal.SIGKILL
-  assert sorted(p.name for p in (wd / 'checkpoints').iterdir() if p.name.isdigit()) == ['2']
-  rc, out, err = _finish(_popen(cmd, _env()))
-  assert rc == 0 and 'STATUS done 4' in out, err[-4000:]
+  r['killed_rc'] = proc.returncode
+  ckpts = r['wd'] / 'checkpoints'
+  r['ckpts_after_kill'] = sorted(p.name for p in ckpts.iterdir() if p.name.isdigit()) if ckpts.is_dir() else []
+  rc, out, err = _finish(_popen(cmd, env))
+  r['resumed_run'] = (rc, out, err[-4000:])
+  return r
+
+
+@pytest.fixture(scope='module')
+def kill_resume_chain(tmp_path_factory, xla_cache):
+  """`run(stage)` -> that stage's runs, each stage initialised from the previous stage's reference workdir
+  (run lazily, once, so selecting one stage with -k also works)."""
+  root = tmp_path_factory.mktemp('ec_chain')
+  done: dict[int, dict] = {}
+
+  def run(stage: int) -> dict:
+    if stage not in done:
+      init_from = str(run(stage - 1)['ref']) if stage > 1 else '-'
+      done[stage] = _kill_resume_and_reference(root / f's{stage}', stage, init_from, xla_cache)
+    return done[stage]
+  return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('stage', [1, 2, 3, 4])
+def test_sigkill_then_resume_each_stage(kill_resume_chain, stage):
+  r = kill_resume_chain(stage)
+  rc, out, err = r['ref_run']
+  assert rc == 0 and 'STATUS done 4' in out, err
+  assert r['killed_rc'] == -signal.SIGKILL
+  assert r['ckpts_after_kill'] == ['2']
+  rc, out, err = r['resumed_run']
+  assert rc == 0 and 'STATUS done 4' in out, err
   assert 'resuming from' in out
-  ref = np.load(reference_chain / f's{stage}.npz')
-  got = np.load(tmp_path / 'final.npz')
+  wd = r['wd']
+  ref = np.load(r['ref'].parent / 'ref.npz')
+  got = np.load(wd.parent / 'final.npz')
   assert set(ref.files) == set(got.files) and int(got['step']) == 4
   # Same trajectory as the uninterrupted run: the per-step losses (steps 3-4 come from the resumed process,
   # so the data position, optimiser state, spectral vectors and step counter were all restored) ...
   def losses_by_step(workdir):
     rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
     return {r['step']: r['loss'] for r in rows if r.get('split') == 'train'}
-  ref_losses, got_losses = losses_by_step(reference_chain / f's{stage}'), losses_by_step(wd)
+  ref_losses, got_losses = losses_by_step(r['ref']), losses_by_step(wd)
   assert sorted(got_losses) == [1, 2, 3, 4]
   for k, v in ref_losses.items():
     assert got_losses[k] == pytest.approx(v, rel=1e-5, abs=1e-6), (k, got_losses[k], v)
@@ -356,6 +410,13 @@ def test_sigkill_then_resume_each_stage(tmp_path, reference_chain, stage):
     np.testing.assert_allclose(got[k], ref[k], atol=1e-6, rtol=1e-5, err_msg=k)
     checked += 1
   assert checked > len(ref.files) // 2
+  # Across the chain (free, the files exist): stage 3 started from stage 2's nets and kept G1 (params and
+  # spectral vectors) bit-for-bit over 4 steps; stage 4 moved it.
+  if stage in (3, 4):
+    prev = np.load(kill_resume_chain(stage - 1)['ref'].parent / 'ref.npz')
+    g1 = [k for k in ref.files if k.startswith('g1/')]
+    same = [np.array_equal(ref[k], prev[k]) for k in g1 if '/params/' in k]
+    assert g1 and (all(np.array_equal(ref[k], prev[k]) for k in g1) if stage == 3 else not all(same))
 
 
 if __name__ == '__main__':
