@@ -32,6 +32,10 @@ LAYERS = {
     "dil2_conv3x3_256": ("conv", 256, 256, 3, 1, 2, 2, 64),
     "convT4x4s2_256to128": ("convT", 256, 128, 4, 2, 1, 1, 64),
     "convT4x4s2_128to64": ("convT", 128, 64, 4, 2, 1, 1, 128),
+    # Not in issue 7's list but on EdgeConnect's path: the residual blocks' undilated conv and the
+    # generators' last 7x7 conv to 3 channels (few output channels: a shape CPU libraries handle badly).
+    "conv3x3_256": ("conv", 256, 256, 3, 1, 1, 1, 64),
+    "conv7x7_64to3": ("conv", 64, 3, 7, 1, 3, 1, 256),
 }
 
 

@@ -66,11 +66,15 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["default", "per_tap_space_to_batch"])
+@pytest.mark.parametrize("variant", ["default", "ynnpack_rows", "ynnpack_per_tap_space_to_batch"])
 @pytest.mark.parametrize("hw, cin, cout, k, strides, padding, dilation", CONV_CASES)
 def test_conv2d_fast_equals_lax_values_and_grads(monkeypatch, variant, hw, cin, cout, k, strides, padding,
                                                  dilation):
-  if variant != "default":  # the other internal formulations: one dot per tap, dilation as space-to-batch
+  # default (XLA's Eigen convolutions, as `import jaxinpaint` sets up): native weight gradient, or the
+  # shifted-dy product for <= 4 output channels at stride 1 (the cout 3/4 cases here).
+  if variant.startswith("ynnpack"):  # the weight gradients used under XLA's YNNPACK convolutions
+    monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: True)
+  if variant == "ynnpack_per_tap_space_to_batch":  # one dot per tap, dilation as space-to-batch
     monkeypatch.setattr(convs, "_ROW_GROUPING_MAX_CIN", 0)
     monkeypatch.setattr(convs, "_DILATED_AS_SPACE_TO_BATCH", True)
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (k, k, cin, cout))
