@@ -59,12 +59,15 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   config.loss.perceptual = 0.05
   config.loss.style = 120.0
   config.loss.tv = 0.1
+  config.loss.ssim = 0.0  # not in the paper: optional 1 - SSIM(I_comp, I_gt) term (jaxinpaint.losses.dssim)
   config.loss.allow_missing_vgg = False  # True: train without perceptual/style when no VGG weights exist
   config.vgg_weights = ''                # .npz from `python -m jaxinpaint.weights convert`
 
   # Optimiser and schedule.
   config.learning_rate = 2e-4
   config.warmup_steps = 0
+  config.lr_schedule = 'constant'  # the paper's fixed lr per phase; 'cosine' decays to lr_final_fraction x lr
+  config.lr_final_fraction = 0.0
   config.num_steps = 600_000
 
   # Logging, pictures, checkpoints.

@@ -530,3 +530,32 @@ def test_edgeconnect_feature_losses_give_target_no_gradient():
              functools.partial(losses.edgeconnect_style, feature_fn=vgg19_fake, mask=mask)):
     g_out, g_gt = jax.grad(fn, argnums=(0, 1))(out, gt)
     assert np.all(np.asarray(g_gt) == 0) and np.any(np.asarray(g_out) != 0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# dssim: an optional extra term (1 - SSIM of the composite), checked against scikit-image.
+
+
+def test_dssim_equals_one_minus_skimage_ssim_and_enters_pconv_loss():
+  from skimage.metrics import structural_similarity  # pylint: disable=import-outside-toplevel
+  out, gt, mask = _images(n=2, h=16, w=14)
+  gt = np.clip(out + 0.1 * _rng(3).standard_normal(out.shape), 0, 1).astype(np.float32)  # correlated pair
+  want = 1.0 - np.mean([structural_similarity(o.astype(np.float64), g.astype(np.float64), gaussian_weights=True,
+                                              sigma=1.5, use_sample_covariance=False, data_range=1.0,
+                                              channel_axis=-1) for o, g in zip(out, gt)])
+  np.testing.assert_allclose(jax.jit(losses.dssim)(out, gt), want, rtol=1e-4, atol=1e-5)
+  assert float(losses.dssim(gt, gt)) == pytest.approx(0.0, abs=1e-6)
+  # In pconv_loss: on the composite, weighted into the total; absent (not zero-valued) by default.
+  total, terms = jax.jit(functools.partial(losses.pconv_loss, ssim_weight=2.5))(out, gt, mask)
+  comp = np.asarray(losses.composite(out, gt, mask))
+  np.testing.assert_allclose(terms["ssim"], losses.dssim(comp, gt), rtol=1e-6)
+  np.testing.assert_allclose(total, terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"] + 2.5 * terms["ssim"],
+                             rtol=1e-6)
+  assert "ssim" not in losses.pconv_loss(out, gt, mask)[1]
+  # Gradient: finite, only through hole pixels (the composite's), and descending it raises SSIM.
+  g = jax.grad(lambda o: losses.pconv_loss(o, gt, mask, ssim_weight=1.0)[1]["ssim"])(jnp.asarray(out))
+  assert np.all(np.isfinite(g)) and np.all(np.asarray(g)[np.broadcast_to(mask, g.shape) > 0.5] == 0)
+  stepped = out - 0.5 * np.asarray(g) / np.abs(np.asarray(g)).max()
+  assert float(losses.pconv_loss(stepped, gt, mask, ssim_weight=1.0)[1]["ssim"]) < float(terms["ssim"])
+  with pytest.raises(ValueError, match="11x11"):
+    losses.dssim(out[:, :8], gt[:, :8])

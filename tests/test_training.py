@@ -220,6 +220,23 @@ def test_overfits_one_batch():
   assert holes[:5].mean() / holes[-5:].mean() >= 5.0, (holes[:5], holes[-5:])
 
 
+def test_learning_rate_schedules_match_formula():
+  """'constant' (paper) and 'cosine': linear warm-up to lr, then lr * (f + (1 - f) (1 + cos(pi t)) / 2)."""
+  import ml_collections  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import pconv  # pylint: disable=import-outside-toplevel
+  lr, warm, total, frac = 2e-3, 10, 110, 0.05
+  config = ml_collections.ConfigDict(dict(learning_rate=lr, warmup_steps=warm, num_steps=total,
+                                          lr_schedule='cosine', lr_final_fraction=frac))
+  steps = np.array([0, 5, 10, 35, 60, 85, 110, 200])
+  t = np.clip((steps - warm) / (total - warm), 0, 1)
+  want = np.where(steps < warm, lr * steps / warm, lr * (frac + (1 - frac) * 0.5 * (1 + np.cos(np.pi * t))))
+  got = np.array([float(pconv.learning_rate_schedule(config)(s)) for s in steps])
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-12)
+  config.lr_schedule = 'constant'
+  got = np.array([float(pconv.learning_rate_schedule(config)(s)) for s in steps])
+  np.testing.assert_allclose(got, np.minimum(steps / warm, 1) * lr, rtol=1e-6)
+
+
 # ------------------------------------------------------------------ bad configs
 
 @pytest.mark.parametrize('override,devices,expected', [
@@ -227,6 +244,7 @@ def test_overfits_one_batch():
     ('--config.batch_size=6', 4, 'divisible by the number of devices (4)'),
     ('--config.image_size=36', 1, 'divisible by 2**config.pconv.num_levels=8'),
     ('--config.images=/nonexistent/photos', 1, "config.images='/nonexistent/photos': no such file"),
+    ('--config.lr_schedule=linear', 1, "config.lr_schedule must be 'constant' or 'cosine', got 'linear'"),
 ])
 def test_bad_config_one_clear_line_before_compile(tmp_path, override, devices, expected):
   proc = _popen([REPO / 'train.py', '--config', REPO / 'configs' / 'pconv_tiny.py', '--workdir', tmp_path / 'wd',

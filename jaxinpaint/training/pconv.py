@@ -61,6 +61,7 @@ def validate_config(config: Config) -> None:
                      f'{multiple} (the U-Net halves the resolution {config.pconv.num_levels} times)')
   if config.phase not in (1, 2):
     raise ValueError(f'config.phase={config.phase} must be 1 (train) or 2 (fine-tune with frozen encoder BN)')
+  learning_rate_schedule(config)  # unknown config.lr_schedule -> one-line ValueError before compiling
   uses_vgg = config.loss.perceptual > 0 or config.loss.style > 0
   if uses_vgg and config.get('vgg_weights') and not pathlib.Path(config.vgg_weights).expanduser().is_file():
     raise ValueError(f'config.vgg_weights={config.vgg_weights!r}: no such file (expected VGG-16 ImageNet weights: '
@@ -97,7 +98,7 @@ def loss_fn(config: Config, output, target, mask):
   from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
   l = config.loss
   fn = feature_fn(config)
-  kwargs = dict(valid_weight=l.valid, hole_weight=l.hole, tv_weight=l.tv)
+  kwargs = dict(valid_weight=l.valid, hole_weight=l.hole, tv_weight=l.tv, ssim_weight=l.get('ssim', 0.0))
   if fn is not None:
     kwargs.update(feature_fn=fn, perceptual_weight=l.perceptual, style_weight=l.style)
   return losses.pconv_loss(output, target, mask, **kwargs)
@@ -117,7 +118,16 @@ def param_labels(params) -> Any:
 
 
 def learning_rate_schedule(config: Config):
+  """`config.lr_schedule`: 'constant' (the paper's: fixed lr per phase) or 'cosine' (decay to
+  `config.lr_final_fraction` x lr at `config.num_steps`); both after `config.warmup_steps` of linear warm-up."""
   warmup = int(config.get('warmup_steps', 0))
+  kind = config.get('lr_schedule', 'constant')
+  if kind == 'cosine':
+    return optax.warmup_cosine_decay_schedule(
+        0.0 if warmup > 0 else config.learning_rate, config.learning_rate, warmup,
+        max(int(config.num_steps), warmup + 1), end_value=config.learning_rate * config.get('lr_final_fraction', 0.0))
+  if kind != 'constant':
+    raise ValueError(f"config.lr_schedule must be 'constant' or 'cosine', got {kind!r}")
   if warmup <= 0:
     return optax.constant_schedule(config.learning_rate)
   return optax.linear_schedule(0.0, config.learning_rate, warmup)
