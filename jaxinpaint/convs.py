@@ -236,11 +236,32 @@ def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation)
   return vjp_w(dy)[0]
 
 
+# From this many input channels a strided convolution's input gradient runs as the sub-pixel transposed
+# convolution (4x4/2 64->128 at 256^2: 210 vs 372 ms; 128->256 at 128^2: 153 vs 173 ms); XLA's own is an
+# lhs-dilated convolution that multiplies the inserted zeros. Few channels (3->64: 24 vs 13 ms) keep XLA's.
+_SUBPIXEL_INPUT_GRAD_MIN_CIN = 16
+
+
+def _input_grad(x: Array, kernel: Array, dy: Array, padding, strides, dilation) -> Array:
+  """dL/dx of the convolution; exact in every branch."""
+  (pt, pb), (pl, pr) = padding
+  cin = x.shape[-1]
+  if (strides != (1, 1) and dilation == (1, 1) and pt == pb and pl == pr and cin >= _SUBPIXEL_INPUT_GRAD_MIN_CIN
+      and not xla_cpu.convolutions_use_ynnpack()):
+    # dx = conv_transpose(dy, W with in/out swapped); output_padding restores rows the stride skipped.
+    op = [size + 2 * p - k - s * (o - 1)
+          for size, p, k, s, o in zip(x.shape[1:3], (pt, pl), kernel.shape[:2], strides, dy.shape[1:3])]
+    if all(0 <= v < s for v, s in zip(op, strides)):
+      return conv_transpose2d(dy, jnp.swapaxes(kernel, 2, 3), strides=strides, padding=(pt, pl),
+                              output_padding=tuple(op), impl="fast")
+  # XLA's own transposed formulation, which runs at about forward speed for stride 1.
+  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding, strides, dilation), x)
+  return vjp_x(dy)[0]
+
+
 def _conv_core_bwd(padding, strides, dilation, res, dy):
   x, kernel = res
-  # Input gradient: XLA's own transposed formulation, which runs at about forward speed.
-  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding, strides, dilation), x)
-  (dx,) = vjp_x(dy)
+  dx = _input_grad(x, kernel, dy, padding, strides, dilation)
   dw = _weight_grad(x, dy, kernel, padding, strides, dilation)
   return dx, dw.astype(kernel.dtype)
 

@@ -63,6 +63,12 @@ CONV_CASES = [
     ((10, 9), 3, 4, 3, 1, 2, 2),      # EdgeConnect dilated residual block
     ((11, 8), 2, 3, 3, 1, 3, 3),      # dilation 3, sizes not multiples of it
     ((12, 12), 2, 3, 3, 2, 2, 2),     # strided and dilated (native fallback)
+    # >= 16 input channels and stride 2: the input gradient is the sub-pixel transposed convolution,
+    # with output_padding for the rows/cols the stride skips (odd sizes, k - 2p odd).
+    ((8, 8), 16, 4, 4, 2, 1, 1),      # EdgeConnect encoder / PatchGAN
+    ((9, 11), 16, 3, 5, 2, 2, 1),     # PConv enc2.. with odd sizes
+    ((10, 7), 17, 2, 3, 2, 1, 1),
+    ((8, 8), 16, 2, 3, 2, ((1, 0), (1, 1)), 1),  # asymmetric padding: XLA's input gradient
 ]
 
 
