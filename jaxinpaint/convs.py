@@ -186,13 +186,46 @@ def _weight_grad_taps(x: Array, dy: Array, kh: int, kw: int, padding, strides=(1
 _ROW_GROUPING_MAX_CIN = 32
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_core(x: Array, kernel: Array, padding, strides, dilation) -> Array:
+def _conv_shifted_outputs(x: Array, kernel: Array, padding, dilation) -> Array:
+  """Stride-1 convolution with few output channels: one product, then a sum of shifted slices.
+
+  z = x_pad @ [W_tap for every tap] gives every tap's contribution at every input pixel
+  ((N*Hp*Wp, C_in) x (C_in, kh*kw*C_out), small when C_out is); y[p] = sum_{a,b} z[p + d*(a, b), tap (a, b)].
+  XLA's convolution runs skinny-output shapes far below the matmul rate (7x7 64->3 at 256^2: 136 ms
+  vs ~50 ms this way).
+  """
+  (pt, pb), (pl, pr) = padding
+  dh, dw = dilation
+  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  n, hp, wp, cin = xp.shape
+  kh, kw, _, cout = kernel.shape
+  ho, wo = hp - dh * (kh - 1), wp - dw * (kw - 1)
+  taps = jnp.transpose(kernel, (2, 0, 1, 3)).reshape(cin, kh * kw * cout)
+  z = lax.dot_general(xp.reshape(n * hp * wp, cin), taps, (((1,), (0,)), ((), ())),
+                      preferred_element_type=jnp.float32).reshape(n, hp, wp, kh, kw, cout)
+  y = sum(z[:, dh * a:dh * a + ho, dw * b:dw * b + wo, a, b, :] for a in range(kh) for b in range(kw))
+  return y.astype(x.dtype)
+
+
+# Up to this many output channels (stride 1) the forward is `_conv_shifted_outputs` and the weight
+# gradient `_weight_grad_shifted_dy` (7x7 64->3: forward 2.7x, weight gradient 1.2x faster than XLA's).
+_SMALL_COUT = 4
+
+
+def _conv_forward(x: Array, kernel: Array, padding, strides, dilation) -> Array:
+  if (strides == (1, 1) and kernel.shape[-1] <= _SMALL_COUT and kernel.shape[0] * kernel.shape[1] > 1
+      and not xla_cpu.convolutions_use_ynnpack()):
+    return _conv_shifted_outputs(x, kernel, padding, dilation)
   return _xla_conv(x, kernel, padding, strides, dilation)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_core(x: Array, kernel: Array, padding, strides, dilation) -> Array:
+  return _conv_forward(x, kernel, padding, strides, dilation)
+
+
 def _conv_core_fwd(x, kernel, padding, strides, dilation):
-  return _xla_conv(x, kernel, padding, strides, dilation), (x, kernel)
+  return _conv_forward(x, kernel, padding, strides, dilation), (x, kernel)
 
 
 def _weight_grad_shifted_dy(x: Array, dy: Array, kh: int, kw: int, padding, dilation=(1, 1)) -> Array:
@@ -218,7 +251,7 @@ def _weight_grad_shifted_dy(x: Array, dy: Array, kh: int, kw: int, padding, dila
 
 # Up to this many output channels the shifted-dy product beats XLA's weight-gradient convolution
 # (7x7 64->3 at 256^2: 187 vs 223 ms; 3x3 67->3: 53 vs 75 ms; 4x4 512->1: 3 vs 11 ms).
-_SHIFTED_DY_MAX_COUT = 4
+_SHIFTED_DY_MAX_COUT = 4  # = _SMALL_COUT
 
 
 def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation) -> Array:
