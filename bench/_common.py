@@ -13,6 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+# Before any JAX computation here (the matmul peak below creates the backend): `import jaxinpaint` sets the
+# XLA:CPU convolution flag (jaxinpaint.xla_cpu), which only takes effect if it comes first.
+import jaxinpaint  # noqa: F401  pylint: disable=unused-import
+
 
 def block(value):
   """Waits for JAX arrays (any pytree) or returns torch/numpy values unchanged."""

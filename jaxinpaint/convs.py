@@ -287,6 +287,15 @@ def _input_grad(x: Array, kernel: Array, dy: Array, padding, strides, dilation) 
     if all(0 <= v < s for v, s in zip(op, strides)):
       return conv_transpose2d(dy, jnp.swapaxes(kernel, 2, 3), strides=strides, padding=(pt, pl),
                               output_padding=tuple(op), impl="fast")
+  if strides == (1, 1) and cin <= _SMALL_COUT and not xla_cpu.convolutions_use_ynnpack():
+    # Few input channels = few output channels of the input gradient (a correlation of dy with the flipped,
+    # in/out-swapped kernel): the one-matmul form (7x7 64->4 at 256^2: XLA's takes 147 ms, PyTorch 91 ms).
+    kh, kw = kernel.shape[:2]
+    ext_h, ext_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    pads = ((ext_h - pt, ext_h - pb), (ext_w - pl, ext_w - pr))
+    if min(min(p) for p in pads) >= 0:
+      flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+      return _conv_shifted_outputs(dy, flipped, pads, dilation)
   # XLA's own transposed formulation, which runs at about forward speed for stride 1.
   _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding, strides, dilation), x)
   return vjp_x(dy)[0]
