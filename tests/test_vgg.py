@@ -141,14 +141,16 @@ def test_feature_fn_is_a_pytree_and_layers_option_truncates(torch_vggs):
   full = features(x)
   part = only(x)
   assert set(part) == {"relu1_2", "pool2"}
-  np.testing.assert_array_equal(np.asarray(part["pool2"]), np.asarray(full["pool2"]))
+  # Same layers, same weights; two different XLA programs may round differently (Eigen's convolutions pick
+  # their kernels per program), so equal to float32 rounding rather than bit for bit.
+  np.testing.assert_allclose(np.asarray(part["pool2"]), np.asarray(full["pool2"]), rtol=1e-5, atol=1e-5)
 
   # Passed as a jit argument (weights become arguments, not baked-in constants).
   @jax.jit
   def pooled_mean(fn, img):
     return jnp.mean(fn(img)["pool2"])
 
-  np.testing.assert_allclose(float(pooled_mean(only, x)), float(jnp.mean(full["pool2"])), rtol=1e-6)
+  np.testing.assert_allclose(float(pooled_mean(only, x)), float(jnp.mean(full["pool2"])), rtol=1e-5)
 
 
 # ------------------------------------------------------------------------ errors (no torch needed)
