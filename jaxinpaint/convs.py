@@ -208,7 +208,8 @@ def _conv_shifted_outputs(x: Array, kernel: Array, padding, dilation) -> Array:
 
 
 # Up to this many output channels (stride 1) the forward is `_conv_shifted_outputs` and the weight
-# gradient `_weight_grad_shifted_dy` (7x7 64->3: forward 2.7x, weight gradient 1.2x faster than XLA's).
+# gradient `_weight_grad_shifted_dy` (7x7 64->3: forward 2.7x, weight gradient 1.2x faster than XLA's);
+# up to this many input channels the input gradient is `_conv_shifted_outputs` too.
 _SMALL_COUT = 4
 
 
@@ -249,11 +250,6 @@ def _weight_grad_shifted_dy(x: Array, dy: Array, kh: int, kw: int, padding, dila
   return grad.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
 
 
-# Up to this many output channels the shifted-dy product beats XLA's weight-gradient convolution
-# (7x7 64->3 at 256^2: 187 vs 223 ms; 3x3 67->3: 53 vs 75 ms; 4x4 512->1: 3 vs 11 ms).
-_SHIFTED_DY_MAX_COUT = 4  # = _SMALL_COUT
-
-
 def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation) -> Array:
   """Picks the fastest exact weight-gradient formulation for this shape and XLA:CPU setting."""
   kh, kw, _, cout = kernel.shape
@@ -261,7 +257,8 @@ def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation)
     # With XLA's YNNPACK convolutions (jaxlib's default) their weight gradient is the slow part;
     # per-tap matrix products measured 2-4x faster (bench/RESULTS.md).
     return _weight_grad_taps(x, dy, kh, kw, padding, strides, dilation)
-  if strides == (1, 1) and cout <= _SHIFTED_DY_MAX_COUT:
+  if strides == (1, 1) and cout <= _SMALL_COUT:
+    # 7x7 64->3 at 256^2: 187 vs 223 ms; 3x3 67->3: 53 vs 75 ms; 4x4 512->1: 3 vs 11 ms.
     return _weight_grad_shifted_dy(x, dy, kh, kw, padding, dilation)
   # Eigen's weight-gradient convolution (the setting `import jaxinpaint` makes) beats per-tap products
   # on every other measured shape (3x3 256->256 at 64^2: 97 vs 116 ms; 4x4/2 64->128: 128 vs 176 ms).
@@ -279,15 +276,15 @@ def _input_grad(x: Array, kernel: Array, dy: Array, padding, strides, dilation) 
   """dL/dx of the convolution; exact in every branch."""
   (pt, pb), (pl, pr) = padding
   cin = x.shape[-1]
-  if (strides != (1, 1) and dilation == (1, 1) and pt == pb and pl == pr and cin >= _SUBPIXEL_INPUT_GRAD_MIN_CIN
-      and not xla_cpu.convolutions_use_ynnpack()):
+  eigen = not xla_cpu.convolutions_use_ynnpack()
+  if eigen and strides != (1, 1) and dilation == (1, 1) and pt == pb and pl == pr and cin >= _SUBPIXEL_INPUT_GRAD_MIN_CIN:
     # dx = conv_transpose(dy, W with in/out swapped); output_padding restores rows the stride skipped.
     op = [size + 2 * p - k - s * (o - 1)
           for size, p, k, s, o in zip(x.shape[1:3], (pt, pl), kernel.shape[:2], strides, dy.shape[1:3])]
     if all(0 <= v < s for v, s in zip(op, strides)):
       return conv_transpose2d(dy, jnp.swapaxes(kernel, 2, 3), strides=strides, padding=(pt, pl),
                               output_padding=tuple(op), impl="fast")
-  if strides == (1, 1) and cin <= _SMALL_COUT and not xla_cpu.convolutions_use_ynnpack():
+  if eigen and strides == (1, 1) and cin <= _SMALL_COUT:
     # Few input channels = few output channels of the input gradient (a correlation of dy with the flipped,
     # in/out-swapped kernel): the one-matmul form (7x7 64->4 at 256^2: XLA's takes 147 ms, PyTorch 91 ms).
     kh, kw = kernel.shape[:2]

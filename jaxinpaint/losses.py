@@ -389,7 +389,8 @@ def dssim(output: ArrayLike, target: ArrayLike) -> Array:
     [Zhao2017] H. Zhao, O. Gallo, I. Frosio, J. Kautz, "Loss Functions for Image Restoration with Neural
     Networks", IEEE TCI 2017 (SSIM and mixed L1 + SSIM training losses).
   """
-  from jaxinpaint import metrics  # pylint: disable=import-outside-toplevel  (metrics imports nothing here)
+  # Imported here so that importing the losses stays free of package imports (one SSIM implementation).
+  from jaxinpaint import metrics  # pylint: disable=import-outside-toplevel
   _check_images(output, target)
   return 1.0 - jnp.mean(metrics.ssim(_float(output), _float(target)))
 

@@ -43,10 +43,13 @@ def test_convolutions_use_ynnpack_reads_xla_flags(monkeypatch, flags, expected):
   assert xla_cpu.convolutions_use_ynnpack() is expected
 
 
-def _fresh(code: str, **env) -> subprocess.CompletedProcess:
+def _fresh(code: str, **env) -> list[str]:
+  """Runs `code` in a new Python process (XLA_FLAGS unset unless given); its stdout lines."""
   full = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", xla_cpu.ENV_VAR)}
   full.update(env)
-  return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
+  out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0, out.stderr
+  return out.stdout.split("\n")
 
 
 def test_import_sets_flag_and_xla_compiles_without_ynn_convolutions():
@@ -55,16 +58,13 @@ def test_import_sets_flag_and_xla_compiles_without_ynn_convolutions():
           "f = jax.jit(lambda x, w: jax.lax.conv_general_dilated(\n"
           "    x, w, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))\n"
           "print('ynn' in f.lower(jnp.ones((2, 16, 16, 32)), jnp.ones((3, 3, 32, 32))).compile().as_text())\n")
-  out = _fresh(code)
-  assert out.returncode == 0, out.stderr
-  flags, has_ynn = out.stdout.split("\n")[:2]
+  flags, has_ynn = _fresh(code)[:2]
   assert FLAG in flags
   assert has_ynn == "False"
   # Without it (opt-out) this jaxlib compiles the convolution into a YNNPACK fusion: the flag matters.
-  out = _fresh(code.replace("print(os.environ['XLA_FLAGS'])", "print(os.environ.get('XLA_FLAGS', ''))"),
-               **{xla_cpu.ENV_VAR: "off"})
-  assert out.returncode == 0, out.stderr
-  assert out.stdout.split("\n")[1] == "True"
+  lines = _fresh(code.replace("print(os.environ['XLA_FLAGS'])", "print(os.environ.get('XLA_FLAGS', ''))"),
+                 **{xla_cpu.ENV_VAR: "off"})
+  assert lines[1] == "True"
 
 
 def test_import_after_backend_start_warns_and_leaves_flags():
@@ -75,7 +75,5 @@ def test_import_after_backend_start_warns_and_leaves_flags():
           "  import jaxinpaint\n"
           "print(os.environ.get('XLA_FLAGS', ''))\n"
           "print(any('imported after JAX' in str(x.message) for x in w))\n")
-  out = _fresh(code)
-  assert out.returncode == 0, out.stderr
-  flags, warned = out.stdout.split("\n")[:2]
+  flags, warned = _fresh(code)[:2]
   assert FLAG not in flags and warned == "True"
