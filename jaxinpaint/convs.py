@@ -7,12 +7,17 @@ convolutions run at ~20-40 GFLOP/s while the forward runs near the matmul peak, 
 convolutions have a ~30x slower weight gradient, dilated convolutions depend 20x on the padding layout.
 The CPU formulations here avoid them:
 
-* `conv2d`: every convolution goes through one core op (XLA's forward and input gradient) whose weight
-  gradient is a loop of per-tap matrix products (`x_tap^T @ dy`, one `(N*H_out*W_out, C_in)^T
-  (N*H_out*W_out, C_out)` dot per kernel tap, or per kernel row for few input channels) instead of
-  XLA's "convolution with the batch as feature dimension"; strides and dilation only change which
-  input pixels a tap reads. (A space-to-batch formulation of dilation is kept behind
-  `_DILATED_AS_SPACE_TO_BATCH`; it measured slower once the weight gradient was per-tap.)
+* `conv2d`: every convolution goes through one core op (`jax.custom_vjp`) that picks, per shape, the
+  fastest exact formulation of the forward, the input gradient and the weight gradient: XLA's own where it
+  wins; one matmul plus a sum of shifted slices for few output (forward) or input (input gradient)
+  channels; one matmul against dy shifted to every tap for the weight gradient of few output channels;
+  the sub-pixel transposed convolution for strided convolutions' input gradient; and, under XLA's
+  YNNPACK convolutions (`JAXINPAINT_XLA_CPU_CONV=off`), per-tap matrix products for the weight gradient.
+  (A space-to-batch formulation of dilation is kept behind `_DILATED_AS_SPACE_TO_BATCH`; it measured
+  slower.)
+* 3x3 stride-1 (dilated) convolutions with many channels and 256-2048 output tiles of 4x4 (EdgeConnect's
+  residual blocks): the weight gradient by Winograd's minimal filtering F(4x4, 3x3), 4x fewer
+  multiply-adds than the direct sum (4 x 64^2 256->256: 49-52 vs XLA's 72 ms).
 * `conv_transpose2d` (torch `ConvTranspose2d` semantics): `s x s` sub-pixel stride-1 convolutions on
   the low-resolution input, one per output phase, interleaved (for k=4, s=2, p=1: four 2x2 convs).
 * `upsample2x_conv`: a k x k convolution over a nearest-x2-upsampled map equals four convolutions on the
@@ -32,6 +37,7 @@ Note: the fast core is a `jax.custom_vjp`, so it supports reverse-mode different
 References:
   W. Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
   Convolutional Neural Network", CVPR 2016 (sub-pixel convolution = transposed convolution by phases);
+  A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016 (Winograd F(4x4, 3x3));
   F. Yu, V. Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016 (dilation),
   and the space-to-batch formulation of `tf.nn.atrous_conv2d`;
   torch.nn.ConvTranspose2d / torch.nn.functional.conv_transpose2d (output size and index convention).
@@ -250,6 +256,93 @@ def _weight_grad_shifted_dy(x: Array, dy: Array, kh: int, kw: int, padding, dila
   return grad.reshape(cin, kh, kw, cout).transpose(1, 2, 0, 3)
 
 
+# Winograd F(4x4, 3x3) (Lavin & Gray 2016, interpolation points 0, +-1, +-2, inf): B^T, G, A^T.
+_WINOGRAD_BT = ((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+                (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1))
+_WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+               (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
+_WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
+_WINOGRAD_M = 4  # output tile side
+# Measured window (bench/RESULTS.md, 3x3 weight gradients on the idle machine): Winograd wins from 256 to
+# ~2048 output tiles of 4x4 (4x64^2 256->256: 49-52 vs 72 ms, 4x32^2 512->512: 36 vs 58 ms, 4x64^2 64->64:
+# 7.1 vs 8.7 ms); with fewer tiles the 36 small products lose (4x16^2 512->512: 17 vs 14 ms), with more the
+# transforms' memory traffic does (4x128^2 128->128: 86 vs 93 ms, 4x256^2 64->64: 208 vs 138 ms).
+_WINOGRAD_MIN_TILES, _WINOGRAD_MAX_TILES, _WINOGRAD_MIN_CHANNELS = 256, 2048, 64
+
+
+def _linear_combination(coefficients, parts):
+  """sum_i coefficients[i] * parts[i], skipping zero coefficients (the transforms are sparse)."""
+  acc = None
+  for c, part in zip(coefficients, parts):
+    if c == 0:
+      continue
+    term = part if c == 1 else (-part if c == -1 else part * float(c))
+    acc = term if acc is None else acc + term
+  return acc
+
+
+def _winograd_tile_rows(x: Array, axis: int, size: int, tiles: int, d: int) -> list[Array]:
+  """`size` arrays, one per tile element q: `axis` becomes (tiles, d), entry (t, r) = x[4*d*t + r + d*q].
+
+  A dilated axis splits into d interleaved sub-grids (r), each tiled undilated; out-of-range rows are 0.
+  """
+  m = _WINOGRAD_M
+  blocks = tiles + (size - 1) // m + 1
+  need = blocks * m * d
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = (0, max(0, need - x.shape[axis]))
+  x = lax.slice_in_dim(jnp.pad(x, pad), 0, need, axis=axis)
+  b = x.reshape(x.shape[:axis] + (blocks, m, d) + x.shape[axis + 1:])
+  return [lax.index_in_dim(lax.slice_in_dim(b, q // m, q // m + tiles, axis=axis), q % m, axis=axis + 1,
+                           keepdims=False) for q in range(size)]
+
+
+def _winograd_transform(x: Array, matrix, size: int, tiles: tuple[int, int], dilation) -> list[Array]:
+  """`matrix` applied to both sides of every size x size tile of x (N, H, W, C): 36 (N*tiles, C) arrays."""
+  rows = _winograd_tile_rows(x, 1, size, tiles[0], dilation[0])
+  out = []
+  for row in (_linear_combination(r, rows) for r in matrix):
+    cols = _winograd_tile_rows(row, 3, size, tiles[1], dilation[1])
+    out.extend(_linear_combination(c, cols).reshape(-1, x.shape[-1]) for c in matrix)
+  return out
+
+
+def _winograd_weight_grad(x: Array, dy: Array, padding, dilation) -> Array:
+  """Exact 3x3 stride-1 (dilated) weight gradient by Winograd's minimal filtering F(4x4, 3x3).
+
+  The forward conv is, per 4x4 output tile, y = A^T [(G g G^T) * (B^T d B)] A (d: the 6x6 input tile,
+  `*` elementwise over the 36 positions, a C_in x C_out product at each); its gradient is therefore
+  dg = G^T [sum_tiles (B^T d B)^T (A dy A^T)] G: 36 products (tiles, C_in)^T (tiles, C_out) instead of
+  9 over every pixel, 4x fewer multiply-adds, plus cheap linear transforms. Dilation d tiles the d x d
+  interleaved sub-grids (an undilated convolution each). Rounding differs from the direct sum by
+  ~1e-5 relative (the transforms' coefficients are small integers and 1/24 .. 1/4).
+
+  Reference: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016.
+  """
+  m = _WINOGRAD_M
+  n, ho, wo, cout = dy.shape
+  (pt, pb), (pl, pr) = padding
+  tiles = (-(-ho // (m * dilation[0])), -(-wo // (m * dilation[1])))
+  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  v = _winograd_transform(xp, _WINOGRAD_BT, m + 2, tiles, dilation)
+  a = tuple(zip(*_WINOGRAD_AT))  # A: 6 x 4, applied to the (zero-padded) 4x4 tiles of dy
+  dm = _winograd_transform(dy, a, m, tiles, dilation)
+  du = [lax.dot_general(vi, mi, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+        for vi, mi in zip(v, dm)]
+  g = _WINOGRAD_G
+  taps = [_linear_combination([g[p][i] * g[q][j] for p in range(m + 2) for q in range(m + 2)], du)
+          for i in range(3) for j in range(3)]
+  return jnp.stack(taps).reshape(3, 3, x.shape[-1], cout)
+
+
+def _use_winograd_weight_grad(x: Array, dy: Array, kernel: Array, strides) -> bool:
+  n, ho, wo, cout = dy.shape
+  tiles = n * -(-ho // _WINOGRAD_M) * -(-wo // _WINOGRAD_M)
+  return (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
+          and min(x.shape[-1], cout) >= _WINOGRAD_MIN_CHANNELS
+          and _WINOGRAD_MIN_TILES <= tiles <= _WINOGRAD_MAX_TILES)
+
+
 def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation) -> Array:
   """Picks the fastest exact weight-gradient formulation for this shape and XLA:CPU setting."""
   kh, kw, _, cout = kernel.shape
@@ -260,6 +353,8 @@ def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation)
   if strides == (1, 1) and cout <= _SMALL_COUT:
     # 7x7 64->3 at 256^2: 187 vs 223 ms; 3x3 67->3: 53 vs 75 ms; 4x4 512->1: 3 vs 11 ms.
     return _weight_grad_shifted_dy(x, dy, kh, kw, padding, dilation)
+  if _use_winograd_weight_grad(x, dy, kernel, strides):
+    return _winograd_weight_grad(x, dy, padding, dilation)
   # Eigen's weight-gradient convolution (the setting `import jaxinpaint` makes) beats per-tap products
   # on every other measured shape (3x3 256->256 at 64^2: 97 vs 116 ms; 4x4/2 64->128: 128 vs 176 ms).
   _, vjp_w = jax.vjp(lambda k: _xla_conv(x, k, padding, strides, dilation), kernel)
@@ -314,7 +409,7 @@ def _conv_stride1(x: Array, kernel: Array, padding) -> Array:
 
 
 def _conv_fast(x: Array, kernel: Array, padding, strides, dilation) -> Array:
-  """XLA's forward and input gradient, per-tap matmul weight gradient."""
+  """The custom-VJP core: per-shape forward, input- and weight-gradient formulations (module docstring)."""
   padding = tuple(tuple(int(v) for v in p) for p in padding)
   return _conv_core(x, kernel, padding, tuple(strides), tuple(dilation))
 
@@ -362,8 +457,8 @@ def conv2d(
     strides: int or (sh, sw).
     padding: int, (ph, pw), or ((top, bottom), (left, right)).
     dilation: int or (dh, dw) (kernel dilation, torch `dilation`).
-    impl: `'fast'`, `'xla'`, or None/`'auto'` (see `resolve_impl`). 'fast': XLA's forward and input
-      gradient with the per-tap matmul weight gradient (`jax.custom_vjp`).
+    impl: `'fast'`, `'xla'`, or None/`'auto'` (see `resolve_impl`). 'fast': the `jax.custom_vjp` core
+      that picks the fastest exact formulation per shape (module docstring).
 
   Returns:
     (N, H_out, W_out, C_out) with H_out = (H + top + bottom - dh*(kh-1) - 1) // sh + 1.

@@ -92,6 +92,60 @@ def test_conv2d_fast_equals_lax_values_and_grads(monkeypatch, variant, hw, cin, 
   np.testing.assert_allclose(np.asarray(fast(x, w)), expected, atol=TOL, rtol=TOL)
 
 
+WINOGRAD_CASES = [
+    # (input hw, cin, cout, padding, dilation): 3x3 stride-1 convolutions
+    ((8, 8), 5, 6, 1, 1),
+    ((9, 7), 6, 5, ((0, 1), (2, 0)), 1),          # odd sizes (partial tiles), asymmetric padding
+    ((10, 9), 5, 6, 2, 2),                        # EdgeConnect dilated residual block
+    ((11, 8), 5, 5, 3, 3),                        # dilation 3, sizes not multiples of it
+    ((12, 10), 5, 6, ((2, 2), (1, 1)), (2, 1)),   # per-axis dilation
+    ((6, 6), 5, 6, 0, 1),                         # no padding
+]
+
+
+@pytest.mark.parametrize("hw, cin, cout, padding, dilation", WINOGRAD_CASES)
+def test_winograd_weight_grad_equals_direct_sum(monkeypatch, hw, cin, cout, padding, dilation):
+  # Force the Winograd F(4x4, 3x3) weight gradient on tiny shapes (it is picked for 256-2048 tiles of
+  # >= 64 channels) and check that it really ran.
+  monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: False)
+  monkeypatch.setattr(convs, "_WINOGRAD_MIN_TILES", 1)
+  monkeypatch.setattr(convs, "_WINOGRAD_MIN_CHANNELS", 1)
+  calls = []
+  winograd = convs._winograd_weight_grad
+  monkeypatch.setattr(convs, "_winograd_weight_grad", lambda *a: calls.append(1) or winograd(*a))
+  x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (3, 3, cin, cout))
+  pad = convs._padding(padding)
+  dil = convs._pair(dilation, "dilation")
+  fast = lambda x, w: convs.conv2d(x, w, padding=padding, dilation=dilation, impl="fast")
+  ref = lambda x, w: _lax_conv(x, w, (1, 1), pad, dil)
+  _assert_same_fn_and_grads(fast, ref, x, w)
+  assert calls, "the Winograd weight gradient was not used"
+  # dW[a, b] = sum_{n,i,j} x_pad[n, i + d*a, j + d*b]^T dy[n, i, j], in float64.
+  dy = np.asarray(_rand(2, fast(x, w).shape), np.float64)
+  (pt, pb), (pl, pr) = pad
+  xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  ho, wo = dy.shape[1:3]
+  expected = np.stack([np.stack([np.einsum("nijc,nijo->co", xp[:, dil[0] * a: dil[0] * a + ho,
+                                                                dil[1] * b: dil[1] * b + wo], dy)
+                                 for b in range(3)]) for a in range(3)])
+  got = jax.vjp(lambda w: fast(x, w), w)[1](jnp.asarray(dy, jnp.float32))[0]
+  np.testing.assert_allclose(np.asarray(got), expected, atol=TOL, rtol=TOL)
+
+
+def test_winograd_weight_grad_is_picked_for_measured_shapes():
+  pick = lambda n, hw, c, k, strides=(1, 1), kernel=3, dtype=jnp.float32: convs._use_winograd_weight_grad(
+      jnp.zeros((n, hw, hw, c), dtype), jnp.zeros((n, hw, hw, k), dtype), jnp.zeros((kernel, kernel, c, k), dtype),
+      strides)
+  assert pick(4, 64, 256, 256)          # EdgeConnect residual blocks (batch 4 and the paper's batch 8)
+  assert pick(8, 64, 256, 256)
+  assert not pick(4, 16, 512, 512)      # too few tiles: XLA's convolution is faster
+  assert not pick(4, 256, 64, 64)       # too many: the transforms' memory traffic dominates
+  assert not pick(4, 64, 3, 256)        # few channels
+  assert not pick(4, 64, 256, 256, strides=(2, 2))
+  assert not pick(4, 64, 256, 256, kernel=5)
+  assert not pick(4, 64, 256, 256, dtype=jnp.bfloat16)  # float32 transforms only
+
+
 def test_conv2d_xla_impl_matches_numpy():
   x, w = _rand(0, (1, 7, 6, 3)), _rand(1, (3, 3, 3, 2))
   y = convs.conv2d(x, w, strides=2, padding=1, impl="xla")
