@@ -8,7 +8,7 @@ What it does (evaluations already present in --eval_dir are reused, so a re-run 
   2. runs evaluate.py's evaluation (`jaxinpaint.evaluation.run`) at 256x256 with the 300 NVIDIA test masks,
      every photo paired with --masks_per_image different masks (27 x 11 = 297 pairs, ~50 per bucket, each
      mask used at most once; the same pairs for every method) for telea, ns, patchmatch and for every kept
-     checkpoint of each --workdir (EVAL_DIR/<method>, EVAL_DIR/pconv[_<workdir name>]_step<N>);
+     checkpoint of each --workdir (EVAL_DIR/<method>, EVAL_DIR/pconv_<workdir name>_step<N>);
   3. draws OUT_DIR/quality_curve.png: PSNR and SSIM per hole-ratio bucket against training minutes of
      every checkpoint, baselines as horizontal lines (CPU-minutes when --cpu_log is given, else wall clock);
   4. draws OUT_DIR/quality_comparison.png: six evaluation pairs across the buckets (picked by
@@ -18,7 +18,7 @@ What it does (evaluations already present in --eval_dir are reused, so a re-run 
 
 Each evaluation equals this evaluate.py command (same pairs, same numbers):
   python evaluate.py --method pconv --checkpoint WORKDIR/checkpoints/STEP --images EVAL_DIR/eval.flist \\
-      --masks ../shared/data/masks_nvidia_test300 --size 256 --masks_per_image 11 --out EVAL_DIR/pconv_stepSTEP
+      --masks ../shared/data/masks_nvidia_test300 --size 256 --masks_per_image 11 --out EVAL_DIR/pconv_WORKDIRNAME_stepSTEP
 """
 
 from __future__ import annotations
@@ -217,7 +217,9 @@ def main(argv):
       if _CHECKPOINTS.value != ['all']:
         steps = sorted({int(s) for s in _CHECKPOINTS.value if int(s) in steps} | {steps[-1]})
       minutes = figures.training_minutes(workdir, cpu_log=cpu_log)
-      tag = f'pconv_{workdir.name}' if len(workdirs) > 1 else 'pconv'
+      # Named after the workdir even for one: a cache folder named by step alone would be reused for
+      # another run's checkpoint of the same step.
+      tag = f'pconv_{workdir.name}'
       for s in steps:
         res = ensure_eval('pconv', eval_dir / f'{tag}_step{s}', flist, str(workdir / 'checkpoints' / str(s)))
         if res is not None and s in minutes:
