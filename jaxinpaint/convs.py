@@ -298,7 +298,7 @@ def _winograd_tile_rows(x: Array, axis: int, size: int, tiles: int, d: int) -> l
 
 
 def _winograd_transform(x: Array, matrix, size: int, tiles: tuple[int, int], dilation) -> list[Array]:
-  """`matrix` applied to both sides of every size x size tile of x (N, H, W, C): 36 (N*tiles, C) arrays."""
+  """`matrix` applied to both sides of every size x size tile of x (N, H, W, C): len(matrix)**2 (N*tiles, C)."""
   rows = _winograd_tile_rows(x, 1, size, tiles[0], dilation[0])
   out = []
   for row in (_linear_combination(r, rows) for r in matrix):
