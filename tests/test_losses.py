@@ -295,7 +295,8 @@ def test_pconv_loss_batched_features_equal_separate_calls():
     return fake_features(x)
 
   _, terms = losses.pconv_loss(out, gt, mask, feature_fn=counting_features)
-  assert calls == [(6, 16, 16, 3)]  # one call on [out, comp, gt]
+  # One call on [out, comp], a separate one on gt: a zero cotangent would not spare gt its backward pass.
+  assert calls == [(4, 16, 16, 3), (2, 16, 16, 3)]
   comp = losses.composite(out, gt, mask)
   fo, fc, fg = fake_features(out), fake_features(comp), fake_features(gt)
   layers = ("pool1", "pool2", "pool3")
@@ -559,3 +560,20 @@ def test_dssim_equals_one_minus_skimage_ssim_and_enters_pconv_loss():
   assert float(losses.pconv_loss(stepped, gt, mask, ssim_weight=1.0)[1]["ssim"]) < float(terms["ssim"])
   with pytest.raises(ValueError, match="11x11"):
     losses.dssim(out[:, :8], gt[:, :8])
+
+
+def test_edgeconnect_feature_losses_call_features_on_output_and_target_apart():
+  out, gt, mask = _pconv_inputs()
+  seen = []
+
+  def recording_features(x):
+    seen.append(np.asarray(x))
+    return fake_features(x)
+
+  losses.edgeconnect_perceptual(out, gt, feature_fn=recording_features, layers=("pool1",), weights=(1.0,))
+  losses.edgeconnect_style(out, gt, feature_fn=recording_features, mask=mask, layers=("pool1",))
+  hole = 1.0 - np.asarray(mask)
+  expected = [out, gt, np.asarray(out) * hole, np.asarray(gt) * hole]
+  assert len(seen) == 4
+  for got, want in zip(seen, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-6)

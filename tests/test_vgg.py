@@ -302,3 +302,27 @@ def test_losses_run_with_ported_vgg(tmp_path):
   edge = jax.eval_shape(lambda out: losses.edgeconnect_perceptual(out, target, feature_fn=vgg19)
                         + losses.edgeconnect_style(out, target, feature_fn=vgg19), output)
   assert edge.shape == ()
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2)])  # even and odd (floor) sizes
+def test_max_pool_2x2_matches_torch_and_xla_including_ties(torch, shape):
+  # Values from {0, 1, 2}: most windows have tied maxima, where the gradient rule matters.
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 3, shape).astype(np.float32)
+  g = rng.normal(size=(shape[0], shape[1] // 2, shape[2] // 2, shape[3])).astype(np.float32)
+  y, vjp = jax.vjp(jax.jit(vgg.max_pool_2x2), jnp.asarray(x))
+  (dx,) = vjp(jnp.asarray(g))
+
+  xt = torch.from_numpy(x).permute(0, 3, 1, 2).requires_grad_(True)
+  yt = torch.nn.MaxPool2d(2, 2)(xt)
+  yt.backward(torch.from_numpy(g).permute(0, 3, 1, 2))
+  np.testing.assert_array_equal(np.asarray(y), yt.detach().permute(0, 2, 3, 1).numpy())
+  np.testing.assert_array_equal(np.asarray(dx), xt.grad.permute(0, 2, 3, 1).numpy())
+  # Every window's gradient lands on exactly one element (the first maximum), none on a dropped row.
+  assert np.count_nonzero(np.asarray(dx)) == np.count_nonzero(g)
+
+  # XLA's reduce-window gradient (flax's max_pool) agrees too.
+  import flax.linen as nn  # pylint: disable=import-outside-toplevel
+  y_ref, vjp_ref = jax.vjp(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2), padding="VALID"), jnp.asarray(x))
+  np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref))
+  np.testing.assert_array_equal(np.asarray(dx), np.asarray(vjp_ref(jnp.asarray(g))[0]))
