@@ -1,6 +1,7 @@
 """Tests for jaxinpaint.models.vgg: parity with a torchvision-layout VGG built in torch, freezing,
 jit/grad use inside a loss, and clear errors for bad weight files."""
 
+from flax import linen
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -322,7 +323,6 @@ def test_max_pool_2x2_matches_torch_and_xla_including_ties(torch, shape):
   assert np.count_nonzero(np.asarray(dx)) == np.count_nonzero(g)
 
   # XLA's reduce-window gradient (flax's max_pool) agrees too.
-  import flax.linen as nn  # pylint: disable=import-outside-toplevel
-  y_ref, vjp_ref = jax.vjp(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2), padding="VALID"), jnp.asarray(x))
+  y_ref, vjp_ref = jax.vjp(lambda v: linen.max_pool(v, (2, 2), strides=(2, 2), padding="VALID"), jnp.asarray(x))
   np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref))
   np.testing.assert_array_equal(np.asarray(dx), np.asarray(vjp_ref(jnp.asarray(g))[0]))
