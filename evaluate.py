@@ -24,11 +24,11 @@ from absl import logging
 
 from jaxinpaint import evaluation
 
-_METHOD = flags.DEFINE_enum("method", None, list(evaluation.METHODS),
+_METHOD = flags.DEFINE_enum("method", None, list(evaluation.methods()),
                             "Inpainting method: a trained model (pconv, edgeconnect) or a classical baseline "
                             "(telea, ns: OpenCV; patchmatch: needs pip install pypatchmatch).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a pconv/edgeconnect model (latest checkpoint).")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of a pconv/edgeconnect model.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a trained model (latest checkpoint).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of a trained model.")
 _IMAGES = flags.DEFINE_string("images", None, "Ground-truth images: folder, .flist, tfds:NAME[:SPLIT] or builtin[:heldout].")
 _MASKS = flags.DEFINE_string("masks", None, "Masks: a mask folder (white = hole, e.g. the NVIDIA test masks) or a "
                              "generator spec (irregular, irregular:0.1-0.2, block, half, mix:...).")

@@ -17,6 +17,9 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from jaxinpaint import training
+from jaxinpaint.training import mesh
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training config file (configs/*.py[:arg]).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics, samples and eval results.')
@@ -42,7 +45,6 @@ def _parse_flags(argv):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  from jaxinpaint.training import loop, mesh  # pylint: disable=import-outside-toplevel
   if not _VERBOSE.value:  # orbax logs every save/restore at INFO; keep the console to our own lines
     logging.set_verbosity(logging.ERROR)
   config = _CONFIG.value
@@ -50,13 +52,13 @@ def main(argv):
     mesh.initialize_distributed(coordinator_address=config.get('coordinator_address', ''),
                                 num_processes=int(config.get('num_processes', 1)),
                                 process_id=int(config.get('process_id', 0)))
-    loop.validate_config(config)
+    training.validate_config(config)
   except ValueError as e:
     print(f'train.py: error: {e}', file=sys.stderr)
     sys.exit(2)
   try:
-    summary = loop.train_and_evaluate(config, _WORKDIR.value, progress=_PROGRESS.value)
-  except (loop.NonFiniteLossError, loop.ConfigError) as e:
+    summary = training.train_and_evaluate(config, _WORKDIR.value, progress=_PROGRESS.value)
+  except (training.NonFiniteLossError, training.ConfigError) as e:
     print(f'train.py: error: {e}', file=sys.stderr)
     sys.exit(1)
   if summary['status'] == 'already_done':

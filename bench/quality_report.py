@@ -1,4 +1,4 @@
-"""Regenerates the quality evidence of docs/quality.md from a PConv training workdir (issue 10).
+"""Regenerates the quality evidence of docs/quality.md from a PConv training workdir.
 
   python bench/quality_report.py --workdir runs/pconv_cpu_hour --eval_dir /tmp/quality_eval --out_dir docs
   python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft ...   # phase 1 + 2
@@ -153,7 +153,7 @@ def markdown(final: tuple[str, dict], baselines: dict[str, dict]) -> str:
 
 def comparison(workdir: pathlib.Path, flist: pathlib.Path, final_eval: dict, out: pathlib.Path) -> None:
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxinpaint import data, evaluation, figures  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import data, evaluation, figures, losses  # pylint: disable=import-outside-toplevel
   source = evaluation.repeated_source(str(flist), _MASKS_PER_IMAGE.value)
   pairs = data.create_eval_pairs(images=source, masks=_MASKS.value, image_size=_SIZE.value, seed=_SEED.value,
                                  limit=_LIMIT.value)
@@ -167,8 +167,8 @@ def comparison(workdir: pathlib.Path, flist: pathlib.Path, final_eval: dict, out
   methods = [(b, None) for b in _BASELINES.value] + [('pconv', str(workdir))]
   for method, ckpt in methods:
     predict, _ = evaluation.load_predictor(method, checkpoint=ckpt, seed=_SEED.value)
-    outputs = np.asarray(predict(images, masks), np.float32)
-    cols.append(list(masks * images + (1.0 - masks) * np.clip(outputs, 0.0, 1.0)))
+    outputs = np.clip(np.asarray(predict(images * masks, masks), np.float32), 0.0, 1.0)  # holes zeroed, as scored
+    cols.append(list(np.asarray(losses.composite(outputs, images, masks))))
     columns.append(_TITLES.get(method, 'PConv (ours)' if method == 'pconv' else method))
   cols.append(list(images))
   columns.append('ground truth')

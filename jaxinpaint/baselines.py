@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "METHODS",
+    "LABELS",
     "TELEA_RADIUS",
     "PATCHMATCH_PATCH_SIZE",
     "telea",
@@ -37,7 +38,9 @@ TELEA_RADIUS = 3
 # use; the package default (15) is ~5x slower and worse on the large holes of the NVIDIA test masks.
 PATCHMATCH_PATCH_SIZE = 3
 
-METHODS = ("telea", "ns", "patchmatch")
+# The classical methods by their evaluate.py / inpaint / demo name, with a human label.
+LABELS = {"telea": "Telea (fast marching)", "ns": "Navier-Stokes", "patchmatch": "PatchMatch"}
+METHODS = tuple(LABELS)
 
 Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

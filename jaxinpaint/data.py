@@ -1,6 +1,7 @@
 """Image sources and the deterministic, resumable input pipeline for inpainting.
 
-Sources (one interface, `open_source(spec)`):
+Sources (one interface, `open_source(spec)`; `parse_source_spec` checks a spec without listing or
+decoding anything, so a config is validated by the parser its training uses):
   * a folder, searched recursively for jpg/jpeg/png/bmp/tif/tiff/webp, sorted for determinism;
   * an EdgeConnect-style `.flist` file: one path per line (spaces inside paths are fine), relative paths
     are relative to the flist's folder;
@@ -56,12 +57,12 @@ from jaxinpaint import masks as masks_lib
 
 __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
-    "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "open_source", "load_image",
-    "to_rgb_float", "preprocess", "TrainPipeline", "create_train_pipeline", "EvalPair",
+    "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
+    "load_image", "to_rgb_float", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline", "EvalPair",
     "create_eval_pairs",
 ]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = masks_lib.IMAGE_EXTENSIONS  # one list for images and masks
 # Real photographs bundled in scikit-image's wheel (skimage/data). Grayscale ones are replicated to RGB.
 # Synthetic/diagram images (logo, colorwheel, checkerboards, text, phantom, horse) are excluded, and so
 # is motorcycle_right (a near-duplicate stereo view of motorcycle_left).
@@ -297,6 +298,45 @@ def _builtin_paths(names: Sequence[str]) -> list[pathlib.Path]:
   return paths
 
 
+def parse_source_spec(spec: str | os.PathLike) -> tuple:
+  """Parses an image source spec (see `open_source`) without listing a folder or opening a dataset.
+
+  Returns:
+    ('tfds', name, split), ('builtin', file names), ('folder', path), ('flist', path) or ('file', path).
+
+  Raises:
+    FileNotFoundError: a missing path.
+    ValueError: a malformed spec, an unknown builtin split, or a file that is neither a list nor an image.
+  """
+  if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
+    raise ValueError(f"images spec must be a folder, a .flist file, 'tfds:NAME[:SPLIT]' or "
+                     f"'builtin[:train|heldout|all]', got {spec!r}")
+  spec = str(spec).strip()
+  if spec.startswith("tfds:"):
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[1]:
+      raise ValueError(f"images spec must look like 'tfds:NAME' or 'tfds:NAME:SPLIT', got {spec!r}")
+    return ("tfds", parts[1], parts[2] if len(parts) == 3 and parts[2] else "train")
+  if spec == "builtin" or spec.startswith("builtin:"):
+    which = spec.partition(":")[2] or "train"
+    names = {"train": BUILTIN_TRAIN, "heldout": BUILTIN_HELDOUT,
+             "all": BUILTIN_TRAIN + BUILTIN_HELDOUT}.get(which)
+    if names is None:
+      raise ValueError(f"builtin split must be 'train', 'heldout' or 'all', got {spec!r}")
+    return ("builtin", names)
+  path = pathlib.Path(spec).expanduser()
+  if not path.exists():
+    raise FileNotFoundError(f"image source {spec!r} does not exist (expected a folder, a .flist file, "
+                            "'tfds:NAME[:SPLIT]' or 'builtin')")
+  if path.is_dir():
+    return ("folder", path)
+  if path.suffix.lower() in (".flist", ".txt"):
+    return ("flist", path)
+  if path.suffix.lower() in IMAGE_EXTENSIONS:
+    return ("file", path)
+  raise ValueError(f"image source {spec!r} is a file but not a .flist list or an image")
+
+
 def open_source(spec: str | ImageSource) -> ImageSource:
   """Opens an image source from a spec string.
 
@@ -309,33 +349,18 @@ def open_source(spec: str | ImageSource) -> ImageSource:
   """
   if isinstance(spec, ImageSource):
     return spec
-  if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
-    raise ValueError(f"images spec must be a folder, a .flist file, 'tfds:NAME[:SPLIT]' or "
-                     f"'builtin[:train|heldout|all]', got {spec!r}")
+  parsed = parse_source_spec(spec)
   spec = str(spec).strip()
-  if spec.startswith("tfds:"):
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[1]:
-      raise ValueError(f"images spec must look like 'tfds:NAME' or 'tfds:NAME:SPLIT', got {spec!r}")
-    return TfdsSource(parts[1], parts[2] if len(parts) == 3 and parts[2] else "train")
-  if spec == "builtin" or spec.startswith("builtin:"):
-    which = spec.partition(":")[2] or "train"
-    names = {"train": BUILTIN_TRAIN, "heldout": BUILTIN_HELDOUT,
-             "all": BUILTIN_TRAIN + BUILTIN_HELDOUT}.get(which)
-    if names is None:
-      raise ValueError(f"builtin split must be 'train', 'heldout' or 'all', got {spec!r}")
-    return FileSource(_builtin_paths(names), spec, cache=True)
-  path = pathlib.Path(spec).expanduser()
-  if not path.exists():
-    raise FileNotFoundError(f"image source {spec!r} does not exist (expected a folder, a .flist file, "
-                            "'tfds:NAME[:SPLIT]' or 'builtin')")
-  if path.is_dir():
-    return FileSource(_list_folder(path), spec)
-  if path.suffix.lower() == ".flist" or path.suffix.lower() == ".txt":
-    return FileSource(_read_flist(path), spec)
-  if path.suffix.lower() in IMAGE_EXTENSIONS:
-    return FileSource([path], spec)
-  raise ValueError(f"image source {spec!r} is a file but not a .flist list or an image")
+  kind = parsed[0]
+  if kind == "tfds":
+    return TfdsSource(parsed[1], parsed[2])
+  if kind == "builtin":
+    return FileSource(_builtin_paths(parsed[1]), spec, cache=True)
+  if kind == "folder":
+    return FileSource(_list_folder(parsed[1]), spec)
+  if kind == "flist":
+    return FileSource(_read_flist(parsed[1]), spec)
+  return FileSource([parsed[1]], spec)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -357,6 +382,13 @@ def _center_crop(img: np.ndarray, ch: int, cw: int) -> np.ndarray:
   return img[y:y + ch, x:x + cw]
 
 
+def check_crop(crop: str) -> str:
+  """`crop` if it is one of `CROP_MODES`; ValueError naming the modes otherwise."""
+  if crop not in CROP_MODES:
+    raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+  return crop
+
+
 def preprocess(image: np.ndarray, *, image_size: int, crop: str = "random",
                rng: np.random.Generator | None = None, flip: bool = False) -> np.ndarray:
   """Crops/resizes an HxWx3 float image to image_size x image_size (and optionally flips it).
@@ -372,8 +404,7 @@ def preprocess(image: np.ndarray, *, image_size: int, crop: str = "random",
   Returns:
     float32 (image_size, image_size, 3) in [0, 1], C-contiguous.
   """
-  if crop not in CROP_MODES:
-    raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+  check_crop(crop)
   if not isinstance(image_size, (int, np.integer)) or image_size < 1:
     raise ValueError(f"image_size must be a positive int, got {image_size!r}")
   if (crop == "random" or flip) and rng is None:
@@ -427,8 +458,7 @@ class TrainPipeline:
       raise ValueError(f"image_size must be a positive int, got {image_size!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    if crop not in CROP_MODES:
-      raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    check_crop(crop)
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:

@@ -12,18 +12,19 @@ whether holes touch the image border (the NVIDIA test masks' MANIFEST.csv), also
   `results.json` (rows + per-image scores) and `worst.png` / `best.png` grids (input | output | gt);
 * `run(method=..., images=..., masks=..., ...)` is what `evaluate.py` calls: pairs from
   `jaxinpaint.data.create_eval_pairs`, a baseline from `jaxinpaint.baselines` or a trained model from
-  `jaxinpaint.training.restore_predictor`, optional FID from `jaxinpaint.models.inception.pretrained`.
+  `jaxinpaint.predictor`, optional FID from `jaxinpaint.models.inception.pretrained`. The methods are
+  `methods()`: the registered tasks (`jaxinpaint.tasks.names()`) and the classical `baselines.METHODS`.
 
 Predictors are `predict(images (N,H,W,3), masks (N,H,W,1)) -> outputs (N,H,W,3)` on float32 NumPy in [0, 1]
 (mask 1 = known, 0 = hole), or return a dict `{'image': outputs, 'edge': (N,H,W,1) edge map in [0, 1]}`
-(EdgeConnect), in which case edge precision/recall inside the hole are reported too. A predictor receives
+(a task with `predicts_edges`, e.g. EdgeConnect), in which case edge precision/recall inside the hole are
+reported too (`jaxinpaint.metrics.edge_counts`, pooled per row). A predictor receives
 the images with hole pixels set to 0, so it cannot peek at the ground truth.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -33,13 +34,21 @@ import warnings
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from jaxinpaint import baselines
+from jaxinpaint import data
+from jaxinpaint import edges as edges_lib
+from jaxinpaint import losses
+from jaxinpaint import masks as masks_lib
 from jaxinpaint import metrics
+from jaxinpaint import predictor
+from jaxinpaint import tasks
+from jaxinpaint.models import inception
 
 __all__ = [
-    "CLASSICAL_METHODS",
-    "LEARNED_METHODS",
-    "METHODS",
+    "methods",
     "EvalResults",
     "evaluate",
     "write_results",
@@ -51,15 +60,9 @@ __all__ = [
     "run",
 ]
 
-CLASSICAL_METHODS = ("telea", "ns", "patchmatch")
-LEARNED_METHODS = ("pconv", "edgeconnect")
-METHODS = LEARNED_METHODS + CLASSICAL_METHODS
-
 ALL = "all"
 # Names of the border groups in the tables (values as in the NVIDIA test set's MANIFEST.csv).
 _BORDER_NAMES = {"holes_may_touch_border": "border", "holes_off_border": "no border"}
-# EdgeConnect's EdgeAccuracy threshold for binarising edge maps.
-_EDGE_THRESHOLD = 0.5
 
 Predictor = Callable[[np.ndarray, np.ndarray], Any]
 FeatureFn = Callable[[np.ndarray], Any]
@@ -205,7 +208,6 @@ def _bucket_of(pair, mask: np.ndarray) -> str:
   bucket = getattr(pair, "bucket", None)
   if bucket:
     return str(bucket)
-  from jaxinpaint import masks as masks_lib  # pylint: disable=g-import-not-at-top
   return masks_lib.hole_ratio_bucket(mask)
 
 
@@ -243,13 +245,6 @@ def _unpack_prediction(pred: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, n
     if edge.shape != shape[:3] + (1,):
       raise ValueError(f"predictor returned edges of shape {edge.shape}, expected {shape[:3] + (1,)}")
   return out, edge
-
-
-def _ground_truth_edges(targets: np.ndarray, sigma: float) -> np.ndarray:
-  """Canny edges of the full ground-truth gray images (EdgeConnect's edge targets), (N, H, W, 1)."""
-  from jaxinpaint import edges as edges_lib  # pylint: disable=g-import-not-at-top
-  gray = edges_lib.rgb_to_gray(targets)
-  return np.stack([edges_lib.canny(g, sigma=sigma) for g in gray])[..., None]
 
 
 def _holed_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -295,7 +290,6 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
   size = None
   bar = None
   if progress:
-    from tqdm import tqdm  # pylint: disable=g-import-not-at-top
     bar = tqdm(total=len(pairs), desc=f"evaluate {method}".strip(), unit="img")
   try:
     for start in range(0, len(pairs), batch_size):
@@ -317,7 +311,7 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
       # Scored as a displayed image would be: clipped to [0, 1] (raw networks can overshoot).
       out = np.clip(out, 0.0, 1.0)
       # The composite: known pixels are the ground truth, whatever the predictor returned there.
-      comp = masks * targets + (1.0 - masks) * out
+      comp = np.asarray(losses.composite(out, targets, masks))
       l1s = np.asarray(metrics.l1(comp, targets))[:n]
       psnrs = np.asarray(metrics.psnr(comp, targets))[:n]
       ssims = np.asarray(metrics.ssim(comp, targets))[:n]
@@ -326,10 +320,9 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
         f = np.asarray(feature_fn(np.concatenate([comp, targets])), np.float64)
         feats_out.append(f[:n])
         feats_gt.append(f[batch_size:batch_size + n])
-      if edge is not None:
-        hole = masks[:n] <= 0.5
-        gt_edge = _ground_truth_edges(targets[:n], edge_sigma) > _EDGE_THRESHOLD
-        pred_edge = edge[:n] > _EDGE_THRESHOLD
+      if edge is not None:  # EdgeConnect's targets: Canny of the full ground truth
+        gt_edge = edges_lib.canny_batch(targets[:n], sigma=edge_sigma)
+        edge_tp, edge_sel, edge_rel = (np.asarray(c) for c in metrics.edge_counts(edge[:n], gt_edge, masks[:n]))
       for i in range(n):
         p = chunk[i]
         mask = checked[i][1]
@@ -345,9 +338,7 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
             "ssim": float(ssims[i]),
         }
         if edge is not None:
-          rec["edge_tp"] = int(np.sum(gt_edge[i] & pred_edge[i] & hole[i]))
-          rec["edge_selected"] = int(np.sum(pred_edge[i] & hole[i]))
-          rec["edge_relevant"] = int(np.sum(gt_edge[i] & hole[i]))
+          rec.update(edge_tp=int(edge_tp[i]), edge_selected=int(edge_sel[i]), edge_relevant=int(edge_rel[i]))
         per_image.append(rec)
         if num_cases > 0:
           cases.append({"index": start + i, "psnr": rec["psnr"], "image_path": rec["image_path"],
@@ -380,6 +371,8 @@ def _row(bucket: str, border: str, recs: list[dict[str, Any]], idx: list[int],
   if features is not None:
     row["fid"] = metrics.fid(features[0][idx], features[1][idx]) if len(idx) >= 2 else None
   if recs and "edge_tp" in recs[0]:
+    # Pooled counts of the row; a row without a predicted (true) edge in its holes has no precision (recall)
+    # to report, so the table shows '-' where EdgeAccuracy would have reported 1.
     tp = sum(r["edge_tp"] for r in recs)
     sel = sum(r["edge_selected"] for r in recs)
     rel = sum(r["edge_relevant"] for r in recs)
@@ -424,8 +417,6 @@ def write_results(results: EvalResults, out_dir: str | os.PathLike) -> dict[str,
   Returns:
     {'markdown', 'json', 'worst', 'best'} -> paths written.
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   paths = {"markdown": out / "results.md", "json": out / "results.json"}
@@ -442,46 +433,43 @@ def write_results(results: EvalResults, out_dir: str | os.PathLike) -> dict[str,
 # ----------------------------------------------------------------------------------------- entry point
 
 
+def methods() -> tuple[str, ...]:
+  """The methods `load_predictor` and `run` accept: the registered tasks, then the classical baselines."""
+  return tuple(tasks.names()) + baselines.METHODS
+
+
 def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
                    batch_size: int = 8) -> tuple[Predictor, dict]:
   """The predictor for `method`: a classical baseline, or a trained model restored from `checkpoint`.
 
   Args:
-    method: one of `METHODS`.
-    checkpoint: training workdir or checkpoint directory (pconv / edgeconnect only).
+    method: one of `methods()`.
+    checkpoint: training workdir or checkpoint directory (trained models only).
     seed: PatchMatch's search seed.
     batch_size: the restored model's jitted batch size.
 
   Returns:
-    `(predict, info)`; `info['model']` names the model.
+    `(predict, info)`; `info['model']` names the model. A model that predicts edges returns {'image',
+    'edge'} (edge precision/recall are then reported).
 
   Raises:
     ValueError: unknown method, a missing/superfluous checkpoint, or a checkpoint of another model.
     FileNotFoundError: the checkpoint does not exist.
   """
-  if method not in METHODS:
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-  if method in CLASSICAL_METHODS:
+  if method not in methods():
+    raise ValueError(f"method must be one of {methods()}, got {method!r}")
+  if method in baselines.METHODS:
     if checkpoint:
       raise ValueError(f"method {method!r} is a classical baseline and takes no checkpoint (got {checkpoint!r})")
-    from jaxinpaint import baselines  # pylint: disable=g-import-not-at-top
     kwargs = {"seed": seed} if method == "patchmatch" else {}
     return baselines.get_predictor(method, **kwargs), {"model": method}
   if not checkpoint:
     raise ValueError(f"method {method!r} needs a trained model: pass --workdir DIR or --checkpoint PATH")
   if not os.path.exists(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
-  from jaxinpaint import training  # pylint: disable=g-import-not-at-top
-  # `model=` makes the trainer refuse a checkpoint of another model ("holds a 'pconv' checkpoint...").
-  kwargs: dict[str, Any] = {"model": method, "batch_size": batch_size}
-  if method == "edgeconnect" and "with_edges" in inspect.signature(training.restore_predictor).parameters:
-    kwargs["with_edges"] = True  # {'image', 'edge'} outputs -> edge precision/recall in the hole
-  predict, info = training.restore_predictor(checkpoint, **kwargs)
-  info = dict(info or {})
-  model = str(info.get("model") or "")
-  if model and model != method:
-    raise ValueError(f"checkpoint {checkpoint!r} holds a {model!r} model, but --method is {method!r}")
-  return predict, info
+  loaded = predictor.load(checkpoint, model=method)  # refuses a checkpoint of another model
+  predict = predictor.batched_predict(loaded, batch_size=batch_size, with_edges=loaded.task.predicts_edges)
+  return predict, dict(loaded.info)
 
 
 def repeated_source(images: Any, times: int):
@@ -491,8 +479,6 @@ def repeated_source(images: Any, times: int):
   `times = K` each image is paired with K different masks spread over the buckets; 20 photos with K = 15
   use each of the 300 NVIDIA test masks exactly once.
   """
-  from jaxinpaint import data  # pylint: disable=g-import-not-at-top
-
   base = data.open_source(images)
 
   class _Repeated(data.ImageSource):
@@ -524,12 +510,12 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   """Evaluates `method` on the pairs of `images` x `masks` at `size` and writes the results to `out`.
 
   Args:
-    method: one of `METHODS`.
+    method: one of `methods()`.
     images: image source spec (`jaxinpaint.data`: folder, .flist, tfds:NAME[:SPLIT], builtin...).
     masks: mask source (a mask folder such as the NVIDIA test masks, or a generator spec like `irregular`).
     out: output folder.
     size: images and masks are brought to size x size.
-    checkpoint: workdir or checkpoint path, for pconv / edgeconnect.
+    checkpoint: workdir or checkpoint path, for trained models.
     fid_weights: optional Inception-v3 weights file; adds FID columns.
     seed: pairing / mask generation seed (two runs with one seed see identical pairs).
     limit: evaluate at most this many pairs.
@@ -560,7 +546,6 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   if multiple and size % int(multiple):
     raise ValueError(f"size {size} must be a multiple of {multiple} for this {info.get('model')} model "
                      f"({checkpoint}); it was trained at {info.get('image_size')}")
-  from jaxinpaint import data  # pylint: disable=g-import-not-at-top
   source = repeated_source(images, masks_per_image) if masks_per_image > 1 else images
   with warnings.catch_warnings():
     if not skip_unreadable:
@@ -572,7 +557,6 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
       raise ValueError(f"{msg} (pass --skip_unreadable to evaluate without it)") from None
   feature_fn = None
   if fid_weights:
-    from jaxinpaint.models import inception  # pylint: disable=g-import-not-at-top
     feature_fn = inception.pretrained(fid_weights)
   results = evaluate(predict, pairs, batch_size=batch_size, feature_fn=feature_fn, num_cases=num_cases,
                      progress=progress, method=method)

@@ -3,7 +3,7 @@
 Python API::
 
   from jaxinpaint.inpaint import Inpainter
-  inpainter = Inpainter.from_workdir('runs/quickstart')      # PConv or EdgeConnect, whatever is there
+  inpainter = Inpainter.from_workdir('runs/quickstart')      # whatever model the workdir trained
   result = inpainter(image, mask)                             # same type and size as `image`
   result = Inpainter.from_method('telea')(image, mask)        # classical: telea | ns | patchmatch
 
@@ -12,8 +12,9 @@ Command line (see `python -m jaxinpaint.inpaint --help`)::
   python -m jaxinpaint.inpaint --workdir runs/quickstart --image photo.png --mask holes.png --out filled.png
   python -m jaxinpaint.inpaint --method telea --image images/ --mask masks/ --out results/
 
-How an image of any size is handled (the networks need sizes divisible by their downsampling factor:
-PConv U-Net 2**num_levels, EdgeConnect 4): the image and mask are reflect-padded at the bottom/right to a
+How an image of any size is handled (the networks need sizes divisible by their downsampling factor, the
+task's `required_multiple()`: PConv U-Net 2**num_levels, EdgeConnect 4): the image and mask are
+reflect-padded at the bottom/right to a
 *shape bucket* -- each side rounded up to a multiple of `lcm(bucket, multiple)` (bucket 64 by default) --
 run through the jitted network, cropped back, and composited (Liu et al. 2018, Eq. 'I_comp'): known pixels
 are copied from the input unchanged (bit-exact in the input's own dtype: uint8 stays uint8, float stays
@@ -45,12 +46,16 @@ import threading
 import warnings
 from typing import Any, Callable
 
+import jax
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
+
+from jaxinpaint import baselines
+from jaxinpaint import masks as masks_lib
+from jaxinpaint import predictor
 
 __all__ = [
-    'CLASSICAL_METHODS',
-    'IMAGE_EXTENSIONS',
     'InpaintResult',
     'Inpainter',
     'hole_mask',
@@ -58,10 +63,6 @@ __all__ = [
     'main',
 ]
 
-CLASSICAL_METHODS = ('telea', 'ns', 'patchmatch')
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-# Downsampling factor of each trainable model (image sides must be multiples of it).
-_EDGECONNECT_MULTIPLE = 4  # two stride-2 convolutions in G1/G2 (Nazeri et al. 2019, Sec. 3)
 _LOSSY_EXTENSIONS = ('.jpg', '.jpeg', '.webp')
 
 
@@ -71,8 +72,8 @@ class InpaintResult:
 
   Attributes:
     image: the composited result, same type (PIL / uint8 / float array) and size as the input image.
-    edge: EdgeConnect's composite edge map (H, W) float32 in [0, 1] that conditioned the image
-      generator (known-region Canny + predicted edges in the holes); None for other methods.
+    edge: the edge map (H, W) float32 in [0, 1] a model with `predicts_edges` conditioned its output on
+      (EdgeConnect: known-region Canny + predicted edges in the holes); None for other methods.
     hole: (H, W) bool, True where pixels were filled.
   """
   image: Any
@@ -89,7 +90,6 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     FileNotFoundError: `path` does not exist.
     ValueError: the file is not a decodable image.
   """
-  from PIL import ImageOps  # pylint: disable=import-outside-toplevel
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f'image file not found: {path}')
@@ -106,13 +106,8 @@ def _image_to_float(image) -> tuple[np.ndarray, str, Any]:
   if isinstance(image, Image.Image):
     arr = np.asarray(image.convert('RGB'))
     return arr.astype(np.float32) / 255.0, 'pil', arr
-  if not isinstance(image, np.ndarray):
-    try:
-      import jax  # pylint: disable=import-outside-toplevel
-      if isinstance(image, jax.Array):
-        image = np.asarray(image)
-    except ImportError:
-      pass
+  if isinstance(image, jax.Array):
+    image = np.asarray(image)
   if not isinstance(image, np.ndarray):
     raise ValueError(f'image: expected a PIL image or a numpy array (H, W, 3), got {type(image).__name__}')
   if image.ndim != 3 or image.shape[-1] != 3:
@@ -174,7 +169,6 @@ def hole_mask(mask, *, hole_value: int = 255, shape: tuple[int, int] | None = No
     if not resize:
       raise ValueError(f'mask size {hole.shape[1]}x{hole.shape[0]} (WxH) differs from the image size '
                        f'{shape[1]}x{shape[0]}; pass a mask of the same size (or resize=True / --resize-mask)')
-    from jaxinpaint import masks as masks_lib  # pylint: disable=import-outside-toplevel
     warnings.warn(f'resizing mask from {hole.shape[1]}x{hole.shape[0]} to {shape[1]}x{shape[0]} '
                   '(nearest neighbour)', stacklevel=2)
     hole = masks_lib.resize_nearest(hole, tuple(shape))
@@ -185,60 +179,12 @@ def _round_up(n: int, m: int) -> int:
   return -(-n // m) * m
 
 
-# ------------------------------------------------------------------------------------------ models
-
-def _restore_model(path: str | os.PathLike, model: str | None):
-  """Restores a training checkpoint -> (fn(state, images, masks) -> dict, state, info)."""
-  import functools  # pylint: disable=import-outside-toplevel
-  import jax  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import checkpoint as ckpt  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import registry  # pylint: disable=import-outside-toplevel
-
-  workdir, step = loop._resolve_checkpoint(path)  # pylint: disable=protected-access
-  manager = ckpt.create_manager(workdir, read_only=True, keep_best=0)
-  try:
-    steps = manager.all_steps()
-    if step is None:
-      step = manager.latest_step()
-    if step is None or step not in steps:
-      raise FileNotFoundError(f'no finished checkpoint in {ckpt.checkpoint_dir(workdir)} (train one first, e.g. '
-                              'python train.py --config configs/quickstart.py --workdir runs/quickstart)')
-    try:
-      config = loop.Config(ckpt.read_config(manager, step))
-    except Exception as e:  # pylint: disable=broad-except
-      raise ValueError(f'{ckpt.checkpoint_dir(workdir) / str(step)} has no readable config; '
-                       f'not a jaxinpaint training checkpoint ({e})') from None
-    if model is not None and config.get('model') != model:
-      raise ValueError(f'{str(path)!r} holds a {config.get("model")!r} checkpoint, expected {model!r}')
-    module = registry.get(config.model)
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    state, _ = ckpt.restore(manager, step, loop.abstract_state(config, module), sharding)
-  finally:
-    manager.close()
-
-  if hasattr(module, 'predict_with_edges'):  # EdgeConnect: also return the edge map G2 was given
-    fn = functools.partial(module.predict_with_edges, config)
-  else:
-    predict = functools.partial(module.predict, config)
-    fn = lambda state, images, masks: {'image': predict(state, images, masks)}
-  if config.model == 'pconv':
-    multiple = 2 ** int(config.pconv.num_levels)
-  elif config.model == 'edgeconnect':
-    multiple = _EDGECONNECT_MULTIPLE
-  else:
-    multiple = int(getattr(module, 'REQUIRED_MULTIPLE', 1))
-  info = {'model': str(config.model), 'step': int(step), 'checkpoint': str(ckpt.checkpoint_dir(workdir) / str(step)),
-          'config': config, 'image_size': int(config.image_size), 'required_multiple': multiple}
-  return fn, state, info
-
-
 class Inpainter:
   """Fills holes in single images of any size; see the module docstring for padding and the mask rule.
 
-  Build one with `from_workdir` / `from_checkpoint` (trained PConv or EdgeConnect) or `from_method`
-  (classical baselines), then call it: `inpainter(image, mask) -> image`. Thread-safe (calls are
-  serialised).
+  Build one with `from_workdir` / `from_checkpoint` (a trained model, through `jaxinpaint.predictor`) or
+  `from_method` (classical baselines), then call it: `inpainter(image, mask) -> image`. Thread-safe (calls
+  are serialised).
   """
 
   def __init__(self, predict: Callable[[np.ndarray, np.ndarray], dict], *, name: str, multiple: int = 1,
@@ -249,11 +195,11 @@ class Inpainter:
       predict: `predict(images (1, H, W, 3) float32, masks (1, H, W, 1) float32 1 = valid) -> dict` with
         'image' (1, H, W, 3) in [0, 1] and optionally 'edge' (1, H, W, 1); H, W are multiples of
         `lcm(multiple, bucket)`.
-      name: method name ('pconv', 'edgeconnect', 'telea', ...).
+      name: method name (a task name or one of `baselines.METHODS`).
       multiple: the model's required size multiple (1 = any size, no padding).
       bucket: pad sides up to multiples of `lcm(bucket, multiple)` so sizes share compilations; None
         pads only to `multiple`.
-      info: metadata (step, checkpoint, config) exposed as `self.info`.
+      info: metadata (`jaxinpaint.predictor.Loaded.info` for a model) exposed as `self.info`.
     """
     if multiple < 1 or (bucket is not None and bucket < 1):
       raise ValueError(f'multiple and bucket must be positive, got multiple={multiple}, bucket={bucket}')
@@ -271,29 +217,29 @@ class Inpainter:
     """Loads a trained model from a workdir, its `checkpoints/` dir or one `checkpoints/<step>` dir.
 
     Args:
-      path: checkpoint location (the latest step is used for a workdir).
-      model: expected model kind ('pconv' / 'edgeconnect'); another kind raises ValueError.
+      path: checkpoint location (the latest step is used for a workdir), or any source
+        `jaxinpaint.predictor.load` resolves.
+      model: expected task name (e.g. 'pconv'); a model of another kind raises ValueError.
       bucket: shape-bucket granularity in pixels (see the module docstring).
 
     Raises:
       FileNotFoundError: no checkpoint at `path`.
       ValueError: the checkpoint is not a jaxinpaint checkpoint, or not of kind `model`.
     """
-    import jax  # pylint: disable=import-outside-toplevel
-    fn, state, info = _restore_model(path, model)
+    loaded = predictor.load(path, model=model)
     inpainter: Inpainter
 
-    def traced(state, images, masks):
+    def count_trace():
       inpainter._traces += 1  # runs once per compilation (jit traces each new shape once)
-      return fn(state, images, masks)
 
-    jitted = jax.jit(traced)
+    jitted = predictor.jit_predict(loaded.task, on_trace=count_trace)
 
     def predict(images, masks):
-      out = jitted(state, images, masks)
+      out = jitted(loaded.state, images, masks)
       return {k: np.asarray(v) for k, v in out.items()}
 
-    inpainter = cls(predict, name=info['model'], multiple=info['required_multiple'], bucket=bucket, info=info)
+    inpainter = cls(predict, name=loaded.info['model'], multiple=loaded.info['required_multiple'], bucket=bucket,
+                    info=loaded.info)
     return inpainter
 
   @classmethod
@@ -311,9 +257,8 @@ class Inpainter:
     Raises:
       ValueError: unknown method. ImportError: patchmatch without pypatchmatch installed.
     """
-    from jaxinpaint import baselines  # pylint: disable=import-outside-toplevel
-    if method not in CLASSICAL_METHODS:
-      raise ValueError(f'method must be one of {", ".join(CLASSICAL_METHODS)}, got {method!r}')
+    if method not in baselines.METHODS:
+      raise ValueError(f'method must be one of {", ".join(baselines.METHODS)}, got {method!r}')
     baseline = baselines.get_predictor(method, **kwargs)
     return cls(lambda images, masks: {'image': baseline(images, masks)}, name=method, multiple=1, bucket=None)
 
@@ -321,7 +266,12 @@ class Inpainter:
   @property
   def is_model(self) -> bool:
     """True for trained networks (padded to shape buckets), False for classical methods."""
-    return self.name not in CLASSICAL_METHODS
+    return self.name not in baselines.METHODS
+
+  @property
+  def predicts_edges(self) -> bool:
+    """True when results carry the edge map the model conditioned on (`InpaintResult.edge`)."""
+    return bool(self.info.get('predicts_edges'))
 
   @property
   def num_compilations(self) -> int:
@@ -391,7 +341,7 @@ def _composite(original, filled: np.ndarray, hole: np.ndarray, kind: str):
 # ---------------------------------------------------------------------------------------------- CLI
 
 def _list_images(folder: pathlib.Path) -> list[pathlib.Path]:
-  return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+  return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in masks_lib.IMAGE_EXTENSIONS)
 
 
 def _pairs(image: pathlib.Path, mask: pathlib.Path, out: pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path, pathlib.Path]]:
@@ -413,7 +363,7 @@ def _pairs(image: pathlib.Path, mask: pathlib.Path, out: pathlib.Path) -> list[t
     raise ValueError(f'--out {out} is a file; with an image directory --out must be a directory')
   images = _list_images(image)
   if not images:
-    raise FileNotFoundError(f'--image: no images ({", ".join(IMAGE_EXTENSIONS)}) in {image}')
+    raise FileNotFoundError(f'--image: no images ({", ".join(masks_lib.IMAGE_EXTENSIONS)}) in {image}')
   masks_by_stem: dict[str, pathlib.Path] = {}
   for m in _list_images(mask):
     masks_by_stem.setdefault(m.stem, m)
@@ -439,7 +389,7 @@ def _parser() -> argparse.ArgumentParser:
   source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument('--workdir', help='training workdir (latest checkpoint) or a checkpoints/<step> directory')
   source.add_argument('--checkpoint', help='alias of --workdir')
-  source.add_argument('--method', choices=CLASSICAL_METHODS, help='classical method instead of a trained model')
+  source.add_argument('--method', choices=baselines.METHODS, help='classical method instead of a trained model')
   parser.add_argument('--image', required=True, help='input image file, or a directory of images')
   parser.add_argument('--mask', required=True, help='mask file, or a directory of masks named like the images')
   parser.add_argument('--out', required=True, help='output file (with --image FILE) or directory')
@@ -448,7 +398,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--resize-mask', action='store_true',
                       help='resize a mask of another size to its image (nearest neighbour, with a warning) '
                            'instead of failing')
-  parser.add_argument('--edges-out', help='EdgeConnect only: directory to also write the edge maps to')
+  parser.add_argument('--edges-out', help='models that predict edges (EdgeConnect) only: directory to also write '
+                      'the edge maps to')
   parser.add_argument('--bucket', type=int, default=64, help='shape-bucket size in pixels (default 64)')
   return parser
 
@@ -456,7 +407,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   prog = 'jaxinpaint.inpaint'
-  from jaxinpaint import masks as masks_lib  # pylint: disable=import-outside-toplevel
   try:
     triples = _pairs(pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.out))
     if args.method:
@@ -467,8 +417,9 @@ def main(argv: list[str] | None = None) -> int:
       inpainter = Inpainter.from_checkpoint(args.workdir or args.checkpoint, bucket=args.bucket)
       print(f'{prog}: loaded {inpainter.name} step {inpainter.info["step"]} from {inpainter.info["checkpoint"]}',
             file=sys.stderr)
-    if args.edges_out and inpainter.name != 'edgeconnect':
-      raise ValueError(f'--edges-out needs an EdgeConnect checkpoint, this is {inpainter.name!r}')
+    if args.edges_out and not inpainter.predicts_edges:
+      raise ValueError(f'--edges-out needs an EdgeConnect checkpoint (a model that predicts edge maps); '
+                       f'{inpainter.name!r} predicts none')
     for image_path, mask_path, out_path in triples:
       image = load_image(image_path)
       hole = masks_lib.load(mask_path, hole_value=args.mask_hole_value) < 0.5  # 1 = valid -> True = hole

@@ -19,7 +19,8 @@ What this module implements:
   * `from_spec`: mask spec strings used by the training/evaluation pipelines:
     `irregular`, `irregular:0.1-0.2`, `block`, `half`, a mask folder path (white = hole), and
     weighted mixtures `mix:irregular=3,block=1` (EdgeConnect's MASK=4/5 are
-    `mix:block=1,FOLDER=1` and `mix:block=1,half=1,FOLDER=1`).
+    `mix:block=1,FOLDER=1` and `mix:block=1,half=1,FOLDER=1`). `parse_spec` is its syntax check without
+    reading any file, so a config is validated by the parser its training uses.
 
 References:
   Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions", ECCV 2018.
@@ -41,7 +42,8 @@ from PIL import Image
 __all__ = [
     "BUCKETS", "BUCKET_RANGES", "load", "resize_nearest", "irregular", "block", "half", "augment",
     "hole_ratio", "hole_ratio_bucket", "bucket_range", "touches_border", "border_flag",
-    "read_manifest", "list_mask_files", "MaskSampler", "MaskFolder", "from_spec",
+    "read_manifest", "list_mask_files", "MaskSampler", "MaskFolder", "parse_spec", "from_spec",
+    "IMAGE_EXTENSIONS",
 ]
 
 # The PConv paper's six hole-to-image-area buckets, as "(lo,hi]" labels.
@@ -49,7 +51,9 @@ BUCKET_RANGES: tuple[tuple[float, float], ...] = (
     (0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
 BUCKETS: tuple[str, ...] = tuple(f"({lo:g},{hi:g}]" for lo, hi in BUCKET_RANGES)
 _BELOW, _ABOVE = "[0,0.01]", "(0.6,1]"
-MASK_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# The file types images and masks are read from (PIL decodes all of them); `jaxinpaint.data` lists image
+# folders with the same ones.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 BORDER_OFF, BORDER_TOUCH = "holes_off_border", "holes_may_touch_border"
 
 
@@ -420,9 +424,9 @@ def list_mask_files(folder: str | os.PathLike) -> list[pathlib.Path]:
     raise FileNotFoundError(f"mask folder not found: {folder}")
   if not folder.is_dir():
     raise ValueError(f"mask source must be a folder of mask images, got file {folder}")
-  files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MASK_EXTENSIONS)
+  files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
   if not files:
-    raise ValueError(f"mask folder {folder} contains no mask images ({', '.join(MASK_EXTENSIONS)})")
+    raise ValueError(f"mask folder {folder} contains no mask images ({', '.join(IMAGE_EXTENSIONS)})")
   return files
 
 
@@ -507,10 +511,70 @@ class MaskFolder(MaskSampler):
     return resize_nearest(mask, shape)
 
 
-def _parse_irregular(spec: str) -> tuple[float, float]:
+def parse_spec(spec: str) -> tuple:
+  """Parses a mask spec string (see `from_spec`) without reading any mask file.
+
+  Returns:
+    ('irregular', (lo, hi)), ('block',), ('half',), ('folder', path) or ('mix', ((parsed, weight), ...)).
+
+  Raises:
+    ValueError / FileNotFoundError naming the spec when it is not understood (a folder that does not
+    exist, a file, an unknown generator, a malformed mixture).
+  """
+  if not isinstance(spec, str) or not spec.strip():
+    raise ValueError(f"masks spec must be a non-empty string, got {spec!r}")
+  spec = spec.strip()
+  if spec.startswith("mix:"):
+    parts = [p for p in spec[4:].split(",") if p.strip()]
+    entries = []
+    for part in parts:
+      name, sep, weight = part.rpartition("=")
+      if not sep:
+        raise ValueError(f"mix spec entries must be NAME=WEIGHT, got {part!r} in {spec!r}")
+      try:
+        wt = float(weight)
+      except ValueError:
+        raise ValueError(f"mix weight must be a number, got {weight!r} in {spec!r}") from None
+      if wt < 0:
+        raise ValueError(f"mix weights must be >= 0, got {wt} in {spec!r}")
+      entries.append((parse_spec(name.strip()), wt))
+    if not entries or sum(w for _, w in entries) <= 0:
+      raise ValueError(f"mix spec needs at least one NAME=WEIGHT with a positive weight, got {spec!r}")
+    return ("mix", tuple(entries))
   if spec == "irregular":
-    return (0.01, 0.6)
-  return bucket_range(spec.split(":", 1)[1])
+    return ("irregular", (0.01, 0.6))
+  if spec.startswith("irregular:"):
+    return ("irregular", bucket_range(spec.split(":", 1)[1]))
+  if spec in ("block", "half"):
+    return (spec,)
+  path = pathlib.Path(spec).expanduser()
+  if path.is_dir():
+    return ("folder", path)
+  if path.exists():
+    raise ValueError(f"masks spec {spec!r} is a file; expected a folder of masks or one of "
+                     "'irregular', 'irregular:LO-HI', 'block', 'half', 'mix:A=w,B=w'")
+  raise FileNotFoundError(f"masks spec {spec!r} is neither a known generator ('irregular', "
+                          "'irregular:LO-HI', 'block', 'half', 'mix:...') nor an existing mask folder")
+
+
+def _sampler(parsed: tuple, spec: str, augment_folder: bool) -> MaskSampler:
+  kind = parsed[0]
+  if kind == "mix":
+    samplers = [_sampler(sub, spec, augment_folder) for sub, _ in parsed[1]]
+    weights = np.asarray([w for _, w in parsed[1]], np.float64)
+    probs = weights / weights.sum()
+
+    def draw_mix(rng, shape):
+      return samplers[int(rng.choice(len(samplers), p=probs))](rng, shape)
+    return MaskSampler(draw_mix, spec)
+  if kind == "irregular":
+    ratio = parsed[1]
+    return MaskSampler(lambda rng, shape: irregular(rng, shape, hole_ratio=ratio), spec)
+  if kind == "block":
+    return MaskSampler(block, spec)
+  if kind == "half":
+    return MaskSampler(half, spec)
+  return MaskFolder(parsed[1], augment=augment_folder)
 
 
 def from_spec(spec: str | MaskSampler, *, augment_folder: bool = True) -> MaskSampler:
@@ -525,47 +589,10 @@ def from_spec(spec: str | MaskSampler, *, augment_folder: bool = True) -> MaskSa
     'mix:A=wa,B=wb,...'   mixture of the above with weights (e.g. 'mix:irregular=3,block=1').
 
   Raises:
-    ValueError / FileNotFoundError naming the spec when it is not understood.
+    ValueError / FileNotFoundError naming the spec when it is not understood (`parse_spec`), or a mask
+    folder without mask images.
   """
   if isinstance(spec, MaskSampler):
     return spec
-  if not isinstance(spec, str) or not spec.strip():
-    raise ValueError(f"masks spec must be a non-empty string, got {spec!r}")
-  spec = spec.strip()
-  if spec.startswith("mix:"):
-    parts = [p for p in spec[4:].split(",") if p.strip()]
-    samplers, weights = [], []
-    for part in parts:
-      name, sep, weight = part.rpartition("=")
-      if not sep:
-        raise ValueError(f"mix spec entries must be NAME=WEIGHT, got {part!r} in {spec!r}")
-      try:
-        wt = float(weight)
-      except ValueError:
-        raise ValueError(f"mix weight must be a number, got {weight!r} in {spec!r}") from None
-      if wt < 0:
-        raise ValueError(f"mix weights must be >= 0, got {wt} in {spec!r}")
-      samplers.append(from_spec(name.strip(), augment_folder=augment_folder))
-      weights.append(wt)
-    if not samplers or sum(weights) <= 0:
-      raise ValueError(f"mix spec needs at least one NAME=WEIGHT with a positive weight, got {spec!r}")
-    probs = np.asarray(weights, np.float64) / sum(weights)
-
-    def draw_mix(rng, shape):
-      return samplers[int(rng.choice(len(samplers), p=probs))](rng, shape)
-    return MaskSampler(draw_mix, spec)
-  if spec == "irregular" or spec.startswith("irregular:"):
-    ratio = _parse_irregular(spec)
-    return MaskSampler(lambda rng, shape: irregular(rng, shape, hole_ratio=ratio), spec)
-  if spec == "block":
-    return MaskSampler(block, spec)
-  if spec == "half":
-    return MaskSampler(half, spec)
-  path = pathlib.Path(spec).expanduser()
-  if path.is_dir():
-    return MaskFolder(path, augment=augment_folder)
-  if path.exists():
-    raise ValueError(f"masks spec {spec!r} is a file; expected a folder of masks or one of "
-                     "'irregular', 'irregular:LO-HI', 'block', 'half', 'mix:A=w,B=w'")
-  raise FileNotFoundError(f"masks spec {spec!r} is neither a known generator ('irregular', "
-                          "'irregular:LO-HI', 'block', 'half', 'mix:...') nor an existing mask folder")
+  parsed = parse_spec(spec)
+  return _sampler(parsed, spec.strip(), augment_folder)

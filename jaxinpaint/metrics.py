@@ -1,11 +1,13 @@
-"""Image-quality metrics of the inpainting papers: L1 (%), PSNR, SSIM and FID.
+"""Image-quality metrics of the inpainting papers: L1 (%), PSNR, SSIM, FID and edge precision/recall.
 
 `l1`, `psnr` and `ssim` are jitted JAX functions on float images in [0, 1], NHWC (one value per image,
 shape (N,)) or HWC (a scalar). `fid` is computed on the host in float64 from two sets of Inception
 features (`jaxinpaint.models.inception.pretrained`), as in Heusel et al. 2017 / pytorch-fid.
 
-The evaluator (`jaxinpaint.evaluation`) always scores the *composite* `mask * target + (1 - mask) * output`;
-these functions are plain full-image metrics and know nothing about masks.
+The evaluator (`jaxinpaint.evaluation`) always scores the *composite* `mask * target + (1 - mask) * output`
+(`jaxinpaint.losses.composite`); the image metrics are plain full-image metrics and know nothing about
+masks. The edge metrics (EdgeConnect's `EdgeAccuracy`) count inside the hole: `edge_counts` per image, so
+an evaluator can pool the counts over a group of images, and `edge_precision_recall` from pooled counts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = [
     "feature_statistics",
     "frechet_distance",
     "fid",
+    "edge_counts",
+    "edge_precision_recall",
 ]
 
 # Wang et al. 2004's SSIM constants; truncate 3.5 gives scikit-image's 11-tap window for sigma 1.5.
@@ -252,3 +256,55 @@ def fid(features_a, features_b) -> float:
   diff = mu_a - mu_b
   tr_covmean = np.sum(np.linalg.svd(xa @ xb.T, compute_uv=False))
   return float(diff @ diff + np.sum(xa * xa) + np.sum(xb * xb) - 2.0 * tr_covmean)
+
+
+# ------------------------------------------------------------------------------------------ edges
+
+
+def edge_counts(pred, target, mask, *, threshold: float = 0.5) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Per-image pixel counts of EdgeConnect's `EdgeAccuracy` inside the hole.
+
+  An edge pixel is a value above `threshold` (the reference binarises both maps at 0.5); only hole pixels
+  (mask <= 0.5) are counted, as the reference passes `edges * masks` with masks 1 = hole.
+
+  Args:
+    pred: predicted edge maps (N, H, W, 1) in [0, 1].
+    target: ground-truth edge maps, same shape.
+    mask: (N, H, W, 1), 1 = valid, 0 = hole.
+
+  Returns:
+    `(true_positives, selected, relevant)`, each (N,) int32: predicted-and-true edge pixels, predicted
+    edge pixels and true edge pixels inside the hole.
+
+  References:
+    knazeri/edge-connect `src/metrics.py` (EdgeAccuracy).
+  """
+  pred, target, mask = jnp.asarray(pred), jnp.asarray(target), jnp.asarray(mask)
+  if pred.shape != target.shape or pred.ndim != 4 or mask.shape != pred.shape[:3] + (1,):
+    raise ValueError(f"edge_counts: pred and target must be (N, H, W, 1) edge maps and mask (N, H, W, 1), got "
+                     f"{pred.shape}, {target.shape} and {mask.shape}")
+  hole = mask <= 0.5
+  selected = (pred > threshold) & hole
+  relevant = (target > threshold) & hole
+  axes = (1, 2, 3)
+  return (jnp.sum(selected & relevant, axis=axes, dtype=jnp.int32), jnp.sum(selected, axis=axes, dtype=jnp.int32),
+          jnp.sum(relevant, axis=axes, dtype=jnp.int32))
+
+
+def edge_precision_recall(true_positives, selected, relevant) -> tuple[jax.Array, jax.Array]:
+  """EdgeConnect's `EdgeAccuracy` (precision, recall) from pixel counts pooled over a batch.
+
+  Both are 1 when neither map has an edge in the hole, as in the reference; otherwise `tp / (selected +
+  1e-8)` and `tp / (relevant + 1e-8)`.
+
+  Args:
+    true_positives, selected, relevant: counts from `edge_counts`, summed here over all their elements.
+
+  Returns:
+    (precision, recall) as float32 scalars.
+  """
+  tp = jnp.sum(jnp.asarray(true_positives)).astype(jnp.float32)
+  n_sel = jnp.sum(jnp.asarray(selected)).astype(jnp.float32)
+  n_rel = jnp.sum(jnp.asarray(relevant)).astype(jnp.float32)
+  empty = (n_rel == 0) & (n_sel == 0)
+  return (jnp.where(empty, 1.0, tp / (n_sel + 1e-8)), jnp.where(empty, 1.0, tp / (n_rel + 1e-8)))

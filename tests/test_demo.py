@@ -230,7 +230,7 @@ def models(request, tmp_path_factory):
   for name, make in (('pconv', checkpoints.train_tiny_pconv), ('edgeconnect', checkpoints.make_tiny_edgeconnect)):
     try:
       out[name] = make(root)
-    except pytest.skip.Exception as e:  # the trainer / model has not landed: skip those sub-tests
+    except pytest.skip.Exception as e:  # the trainer's config is not in this checkout: skip those sub-tests
       out[name] = None
       out['why'][name] = ('skip', str(e))
     except Exception as e:  # pylint: disable=broad-except

@@ -1,4 +1,4 @@
-"""Tests for jaxinpaint.training.edgeconnect (issue 8 acceptance): one step of every stage on 2 CPU devices
+"""Tests for the EdgeConnect task (jaxinpaint.tasks.edgeconnect): one step of every stage on 2 CPU devices
 with a sharded batch, the generator loss uses the pre-update discriminator, stage 3 freezes G1 and stage 4
 trains it, a short run on one batch drives the stage-2 hole L1 down >= 3x, kill -9 + resume for every stage.
 
@@ -104,19 +104,18 @@ def _finish(proc: subprocess.Popen, timeout: float = 2400) -> tuple[int, str, st
 def worker_stages(out: str) -> None:
   """One jitted, sharded train step of every stage via the loop's own step factory; which nets moved."""
   import jax  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
-  module = registry.get('edgeconnect')
+  from jaxinpaint import training  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   mesh = mesh_lib.create_mesh()
   batch = fixed_batch()
   result = {'devices': jax.device_count()}
   for stage in (1, 2, 3, 4):
-    config = tiny_config(stage)
-    loop.validate_config(config)
+    task = training.validate_config(tiny_config(stage))
     gbatch = mesh_lib.put_global_batch(batch, mesh)
-    state = loop.create_train_state(config, module, jax.random.PRNGKey(stage), gbatch, mesh_lib.replicated(mesh))
+    state = loop.create_train_state(task, jax.random.PRNGKey(stage), gbatch, mesh_lib.replicated(mesh))
     before = _flat(state.nets)
     host_state = jax.device_get(state) if stage == 4 else None  # the step donates `state`
-    step = loop.make_train_step(config, module, mesh)
+    step = loop.make_train_step(task, mesh)
     new_state, metrics = step(state, gbatch)
     after = _flat(new_state.nets)
     moved = {}
@@ -129,7 +128,7 @@ def worker_stages(out: str) -> None:
                           'batch_devices': len(gbatch['image'].sharding.device_set),
                           'step': int(jax.device_get(new_state.step))}
     if stage == 4:  # the same step on one device (no sharding) gives the same parameters
-      single = jax.jit(lambda s, b, c=config: module.train_step(c, s, b))
+      single = jax.jit(task.train_step)
       state1 = jax.device_put(host_state, jax.devices()[0])  # the same initial state (an eager init costs ~25 s)
       s1, m1 = single(state1, jax.device_put(batch, jax.devices()[0]))
       one = _flat(s1.nets)
@@ -142,11 +141,18 @@ def worker_stages(out: str) -> None:
   pathlib.Path(out).write_text(json.dumps(result))
 
 
-def worker_train(workdir: str, stage: str, init_from: str, out: str) -> None:
-  """`train_and_evaluate` on the built-in photos (pipeline with edges); writes the final nets to OUT.npz."""
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+def worker_train(workdir: str, stage: str, init_from: str, out: str, *hang: str) -> None:
+  """`train_and_evaluate` on the built-in photos (pipeline with edges); writes the final nets to OUT.npz.
+
+  `--hang-at-step=N` blocks the input pipeline before step N (`training_worker.hang_at_step`).
+  """
+  from jaxinpaint import training  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  for arg in hang:
+    training_worker.hang_at_step(int(arg.removeprefix('--hang-at-step=')))
   config = tiny_config(int(stage), num_steps=4, checkpoint_every=2, init_from=init_from if init_from != '-' else '')
-  summary = loop.train_and_evaluate(config, workdir, progress=False)
+  summary = training.train_and_evaluate(config, workdir, progress=False)
   print(f'STATUS {summary["status"]} {summary["step"]}', flush=True)
   if summary['state'] is not None:
     np.savez(out, step=np.asarray(summary['state'].step), **_flat(summary['state'].nets))
@@ -187,23 +193,22 @@ def test_one_step_each_stage_on_two_devices(tmp_path, xla_cache):
 def stage4_state():
   """(batch, stage-4 state) of the tiny nets; initialising the four nets costs ~25 CPU s (even jitted), so the
   in-process tests share them and derive other stages' states with `_for_stage`."""
-  import functools  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   batch = {k: jax.numpy.asarray(v) for k, v in fixed_batch().items()}
-  return batch, jax.jit(functools.partial(tec.init_state, tiny_config(4)))(jax.random.PRNGKey(0), batch)
+  return batch, jax.jit(tasks.build(tiny_config(4)).init_state)(jax.random.PRNGKey(0), batch)
 
 
 def _for_stage(config, state):
   """`state`'s nets with fresh optimisers for `config` (what `init_state` would give for the same nets)."""
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   return state.replace(opt_state={k: tx.init(state.nets[k]['params']) for k, tx in tec.make_optimizers(config).items()})
 
 
 def test_stage4_g2_loss_reaches_g1(stage4_state):
   """Stage 4's G1 gradient includes G2's loss (through the composite edges); stage 3's G2 input does not."""
   import jax  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   config = tiny_config(4)
   batch, state = stage4_state
   models = tec.build_models(config)
@@ -223,13 +228,13 @@ def test_generator_loss_uses_pre_update_discriminator(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   from jaxinpaint.models import edgeconnect as nets  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   config = tiny_config(1, d2g_lr=100.0)  # D lr 0.1: one D step changes the D loss a lot
   batch, state = stage4_state
   state = _for_stage(config, state)
   assert set(state.opt_state) == {'g1', 'd1'}
-  new_state, metrics = jax.jit(lambda s, b: tec.train_step(config, s, b))(state, batch)
+  new_state, metrics = jax.jit(tasks.build(config).train_step)(state, batch)
 
   g1, d1 = nets.EdgeGenerator(features=8, residual_blocks=1), nets.PatchDiscriminator(features=8)
   sn = nets.SPECTRAL
@@ -273,13 +278,14 @@ def test_generator_loss_uses_pre_update_discriminator(stage4_state):
 def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   config = tiny_config(2, learning_rate=2e-3)  # width 8 reaches 3x by ~50 steps, ~6x by 150
+  task = tasks.build(config)
   batch, state = stage4_state
   state = _for_stage(config, state)
-  step = jax.jit(lambda s, b: tec.train_step(config, s, b))
+  step = jax.jit(task.train_step)
 
-  outputs = jax.jit(lambda s: tec._eval_outputs(config, s, batch)['image'])
+  outputs = jax.jit(lambda s: task.eval_outputs(s, batch)['image'])
 
   def hole_l1(s):
     out = outputs(s)
@@ -297,56 +303,59 @@ def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x(stage4_state):
 def test_predict_pipeline_and_edge_metrics(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
-  config = tiny_config(4)
+  from jaxinpaint import edges, metrics, tasks  # pylint: disable=import-outside-toplevel
+  task = tasks.build(tiny_config(4))
+  assert task.predicts_edges
   b = fixed_batch()
   state = stage4_state[1]
-  out = jax.jit(lambda s, i, m: tec.predict_with_edges(config, s, i, m))(state, b['image'], b['mask'])
+  out = jax.jit(task.predict)(state, b['image'], b['mask'])
   assert out['image'].shape == b['image'].shape and out['edge'].shape == b['mask'].shape
   assert float(out['image'].min()) >= 0 and float(out['image'].max()) <= 1
   # Outside the hole the edge map G2 sees is the Canny of the known region (never the hole's content).
   known = np.stack([edges.canny(edges.rgb_to_gray(b['image'][i]), sigma=2.0, mask=b['mask'][i, ..., 0])
                     for i in range(4)])[..., None]
   np.testing.assert_array_equal(np.asarray(out['edge']) * b['mask'], known * b['mask'])
-  np.testing.assert_allclose(np.asarray(tec.predict(config, state, b['image'], b['mask'])), np.asarray(out['image']),
-                             atol=1e-5)
-  # EdgeAccuracy semantics inside the hole.
+  np.testing.assert_allclose(np.asarray(task.predict(state, b['image'], b['mask'])['image']),
+                             np.asarray(out['image']), atol=1e-5)
+  # EdgeAccuracy semantics inside the hole (the metrics the task logs).
   mask = jnp.zeros((1, 2, 2, 1))
   target = jnp.asarray([1.0, 1.0, 0.0, 0.0]).reshape(1, 2, 2, 1)
   pred = jnp.asarray([0.9, 0.2, 0.7, 0.1]).reshape(1, 2, 2, 1)
-  p, r = tec.edge_precision_recall(pred, target, mask)
+  p, r = metrics.edge_precision_recall(*metrics.edge_counts(pred, target, mask))
   assert float(p) == pytest.approx(0.5) and float(r) == pytest.approx(0.5)
-  p, r = tec.edge_precision_recall(pred * 0, target * 0, mask)
+  p, r = metrics.edge_precision_recall(*metrics.edge_counts(pred * 0, target * 0, mask))
   assert float(p) == 1.0 and float(r) == 1.0
 
 
 def test_config_validation_and_vgg_requirement(capsys):
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError, match='config.stage'):
-    tec.validate_config(tiny_config(1, **{'stage': 5}))
+    tasks.build(tiny_config(1, **{'stage': 5})).validate()
   with pytest.raises(ValueError, match='gan_type'):
-    tec.validate_config(tiny_config(1, **{'edgeconnect.gan_type': 'wgan'}))
+    tasks.build(tiny_config(1, **{'edgeconnect.gan_type': 'wgan'})).validate()
   with pytest.raises(ValueError, match='image_size'):
-    tec.validate_config(tiny_config(1, image_size=30))
+    tasks.build(tiny_config(1, image_size=30)).validate()
   with pytest.raises(ValueError, match='VGG-19'):
-    tec.validate_config(tiny_config(2, **{'loss.allow_missing_vgg': False}))
-  tec.validate_config(tiny_config(1, **{'loss.allow_missing_vgg': False}))  # stage 1 needs no VGG
-  tec.validate_config(tiny_config(3))
-  assert 'WITHOUT the VGG-19' in capsys.readouterr().err
+    tasks.build(tiny_config(2, **{'loss.allow_missing_vgg': False})).validate()
+  tasks.build(tiny_config(1, **{'loss.allow_missing_vgg': False})).validate()  # stage 1 needs no VGG
+  task3 = tasks.build(tiny_config(3))
+  task3.validate()
+  assert capsys.readouterr().err == ''  # validation never prints; the banner is a warning the loop prints
+  assert any('WITHOUT the VGG-19' in w for w in task3.warnings())
 
 
 # ------------------------------------------------------------------------------------------- kill / resume
 
 def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, cache: pathlib.Path) -> dict:
-  """An uninterrupted 4-step run (the reference), then the same command killed (-9) while hanging before step 4
-  (checkpoint 2 on disk, step 3 lost) and re-run to completion. All three share the compilation cache."""
+  """An uninterrupted 4-step run (the reference), then the same training killed (-9) while its input pipeline
+  hangs before step 4 (checkpoint 2 on disk, step 3 lost) and re-run to completion. All three share the
+  compilation cache."""
   env = _env(devices=DEVICES, cache=cache)
   r = {'ref': base / 'ref', 'wd': base / 'wd'}
   rc, out, err = _finish(_popen(['train', r['ref'], stage, init_from, base / 'ref.npz'], env))
   r['ref_run'] = (rc, out, err[-4000:])
   cmd = ['train', r['wd'], stage, init_from, base / 'final.npz']
-  proc = _popen(cmd, _env(devices=DEVICES, cache=cache, JAXINPAINT_TEST_HANG_AT_STEP='3'))
+  proc = _popen(cmd + ['--hang-at-step=3'], _env(devices=DEVICES, cache=cache))
   deadline = time.time() + 1500
   for line in proc.stdout:
     if 'hanging' in line or time.time() > deadline:
@@ -382,6 +391,8 @@ def test_sigkill_then_resume_each_stage(kill_resume_chain, stage):
   r = kill_resume_chain(stage)
   rc, out, err = r['ref_run']
   assert rc == 0 and 'STATUS done 4' in out, err
+  # A completion stage without VGG weights says so once (the loop prints the task's warnings once).
+  assert out.count('WITHOUT the VGG-19') == (0 if stage == 1 else 1), out
   assert r['killed_rc'] == -signal.SIGKILL
   assert r['ckpts_after_kill'] == ['2']
   rc, out, err = r['resumed_run']
@@ -424,6 +435,6 @@ if __name__ == '__main__':
   if sys.argv[1] == 'stages':
     worker_stages(sys.argv[2])
   elif sys.argv[1] == 'train':
-    worker_train(*sys.argv[2:6])
+    worker_train(*sys.argv[2:])
   else:
     raise SystemExit(f'unknown worker {sys.argv[1]}')

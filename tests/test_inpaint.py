@@ -1,8 +1,8 @@
 """Tests for jaxinpaint.inpaint: the mask rule, padding/cropping/bucketing, exact known pixels, the CLI.
 
 References: padding is checked against `np.pad(..., mode='reflect')` seen by a recording stand-in model,
-the trained path against H's `jaxinpaint.training.restore_predictor` on the same padded input, and the
-classical path against `jaxinpaint.baselines` composited by hand.
+the trained path against `jaxinpaint.predictor.restore_predictor` (the batched predictor the evaluator
+uses) on the same padded input, and the classical path against `jaxinpaint.baselines` composited by hand.
 """
 
 import hashlib
@@ -22,15 +22,19 @@ from jaxinpaint.inpaint import Inpainter
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Everything a tiny checkpoint depends on: a change in any of these retrains it.
 _TINY_SOURCES = ('configs/pconv_tiny.py', 'configs/pconv_places2.py', 'train.py', 'jaxinpaint/layers.py',
-                 'jaxinpaint/convs.py', 'jaxinpaint/models/pconv_unet.py')
+                 'jaxinpaint/convs.py', 'jaxinpaint/models/pconv_unet.py', 'jaxinpaint/checkpoint.py')
+
+
+def _training_sources() -> list[pathlib.Path]:
+  return sorted((REPO / 'jaxinpaint/training').glob('*.py')) + sorted((REPO / 'jaxinpaint/tasks').glob('*.py'))
 
 
 def train_tiny_pconv(cache_root: pathlib.Path) -> pathlib.Path:
   """Trains configs/pconv_tiny.py for 2 steps (cached by a hash of the sources); returns the workdir."""
   if not (REPO / 'configs/pconv_tiny.py').is_file() or not (REPO / 'train.py').is_file():
-    pytest.skip("H's trainer (train.py + configs/pconv_tiny.py) has not landed; cannot make a tiny checkpoint")
+    pytest.skip('train.py + configs/pconv_tiny.py are not in this checkout; cannot make a tiny checkpoint')
   digest = hashlib.sha256()
-  files = [REPO / f for f in _TINY_SOURCES] + sorted((REPO / 'jaxinpaint/training').glob('*.py'))
+  files = [REPO / f for f in _TINY_SOURCES] + _training_sources()
   for f in files:
     if f.is_file():
       digest.update(f.read_bytes())
@@ -65,14 +69,13 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   Training even one EdgeConnect step compiles four GAN updates (minutes on 2 shared cores); inference only
   needs a restorable checkpoint of the right structure, so the state is initialised and saved directly.
   """
-  import functools
   import importlib.util
   import json
   if not (REPO / 'configs/edgeconnect_quickstart.py').is_file():
-    pytest.skip("G's EdgeConnect (configs/edgeconnect_quickstart.py) has not landed")
+    pytest.skip('configs/edgeconnect_quickstart.py is not in this checkout')
   digest = hashlib.sha256()
   files = [REPO / 'configs/edgeconnect_quickstart.py', REPO / 'configs/edgeconnect_places2.py',
-           REPO / 'jaxinpaint/models/edgeconnect.py'] + sorted((REPO / 'jaxinpaint/training').glob('*.py'))
+           REPO / 'jaxinpaint/models/edgeconnect.py', REPO / 'jaxinpaint/checkpoint.py'] + _training_sources()
   for f in files:
     if f.is_file():
       digest.update(f.read_bytes())
@@ -80,8 +83,8 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   if (workdir / 'checkpoints' / '1').is_dir():
     return workdir
   import jax
-  from jaxinpaint.training import checkpoint as ckpt
-  from jaxinpaint.training import registry
+  from jaxinpaint import checkpoint as ckpt
+  from jaxinpaint import tasks
   spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
   config_module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(config_module)
@@ -92,8 +95,8 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   config.edgeconnect.residual_blocks = 1
   config.edgeconnect.d_features = 8
   config.lock()
-  module = registry.get('edgeconnect')
-  state = jax.jit(functools.partial(module.init_state, config))(jax.random.PRNGKey(0), module.example_batch(config, 1))
+  task = tasks.build(config)
+  state = jax.jit(task.init_state)(jax.random.PRNGKey(0), task.example_batch(1))
   tmp = cache_root / f'{workdir.name}.tmp{os.getpid()}'
   manager = ckpt.create_manager(tmp, keep_best=0)
   ckpt.save(manager, 1, state, data_state={}, config=json.loads(config.to_json_best_effort()))
@@ -275,7 +278,7 @@ def test_checkpoint_errors(tmp_path):
 
 
 def test_tiny_pconv_matches_restore_predictor(tiny, tiny_workdir):
-  from jaxinpaint.training import restore_predictor
+  from jaxinpaint.predictor import restore_predictor
   assert tiny.name == 'pconv' and tiny.multiple == 8
   with pytest.raises(ValueError, match="expected 'edgeconnect'"):
     Inpainter.from_workdir(tiny_workdir, model='edgeconnect')
@@ -285,7 +288,7 @@ def test_tiny_pconv_matches_restore_predictor(tiny, tiny_workdir):
   out = tiny(image, hole)
   assert out.shape == (h, w, 3) and out.dtype == np.float32
   np.testing.assert_array_equal(out[~hole], image[~hole])
-  # Reference: H's predictor on the same reflect-padded input (bucket 64 -> 256x320), cropped, composited.
+  # Reference: the batched predictor on the same reflect-padded input (bucket 64 -> 256x320), cropped.
   predict, _ = restore_predictor(tiny_workdir, batch_size=1)
   valid = (~hole).astype(np.float32)
   pad = ((0, 256 - h), (0, 320 - w))
@@ -311,7 +314,7 @@ def test_one_compilation_per_bucket(tiny_workdir):
 
 def test_edgeconnect_inpainter_returns_edges(tiny_edgeconnect_workdir):
   inp = Inpainter.from_checkpoint(tiny_edgeconnect_workdir / 'checkpoints' / '1')
-  assert inp.name == 'edgeconnect' and inp.multiple == 4
+  assert inp.name == 'edgeconnect' and inp.multiple == 4 and inp.predicts_edges
   h, w = 37, 45
   image, hole = _photo(h, w, seed=2), _holes(h, w)
   res = inp.inpaint(image, hole)

@@ -1,5 +1,5 @@
-"""Tests for jaxinpaint.training (issue 5 acceptance): sharding equivalence, multi-process, kill/resume,
-non-finite loss, phase-2 freezing, overfitting, bad configs, restore_predictor, observability.
+"""Tests for jaxinpaint.training and the PConv task: sharding equivalence, multi-process, kill/resume,
+phase-2 freezing, overfitting, bad configs, restore_predictor, observability.
 
 Runs that need a different device or process count are subprocesses (`tests/training_worker.py` or
 `train.py`) on the tiny config (`configs/pconv_tiny.py`: 32x32, 3 levels, built-in photos).
@@ -118,7 +118,7 @@ def test_two_processes_end_with_identical_params(tmp_path):
 def test_checkpoint_retention_keeps_latest_and_best(tmp_path):
   """keep=2 latest plus keep_best=1 lowest validation loss; the state round-trips."""
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import checkpoint as ckpt  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import checkpoint as ckpt  # pylint: disable=import-outside-toplevel
   manager = ckpt.create_manager(tmp_path, keep=2, keep_best=1)
   for step, val in zip(range(1, 6), [3.0, 1.0, 2.0, 4.0, 5.0]):
     state = {'w': jnp.full((3,), float(step)), 'step': jnp.asarray(step)}
@@ -136,7 +136,7 @@ def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
   ref_dir, ref = reference_run
   wd, out = tmp_path / 'wd', tmp_path / 'final.npz'
   cmd = [WORKER, 'train', wd, out, '--config.checkpoint_every=4', '--config.eval_images=']
-  proc = _popen(cmd, _env(JAXINPAINT_TEST_HANG_AT_STEP='6'))
+  proc = _popen(cmd + ['--hang-at-step=6'], _env())  # the input pipeline blocks before step 6
   deadline = time.time() + 240
   for line in proc.stdout:
     if 'hanging' in line or time.time() > deadline:
@@ -146,7 +146,8 @@ def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
   assert proc.returncode == -signal.SIGKILL
   assert _steps(wd) == [4], 'only the step-4 checkpoint should exist after the kill at step 6'
 
-  # The same command again, on 4 devices this time: the 1-device checkpoint restores onto the 4-device mesh.
+  # The same training command again, on 4 devices this time: the 1-device checkpoint restores onto the
+  # 4-device mesh.
   rc, stdout, err = _finish(_popen(cmd, _env(devices=4)))
   assert rc == 0, err[-3000:]
   assert 'resuming from' in stdout and '(step 4)' in stdout
@@ -168,14 +169,6 @@ def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
   assert rc == 0, err[-3000:]
   assert 'already done' in stdout and 'STATUS already_done 10' in stdout
   assert sorted(str(p) for p in wd.rglob('*')) == before
-
-
-def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  rc, out, err = _run_worker(tmp_path / 'wd', tmp_path / 'f.npz', '--config.debug_nan_step=6',
-                             '--config.checkpoint_every=5', '--config.eval_images=')
-  assert rc == 3, err[-3000:]
-  assert 'non-finite loss at step 7' in out and 'last good checkpoint is step 5' in out, out
-  assert _steps(tmp_path / 'wd') == [5]
 
 
 # ------------------------------------------------------------------ phase 2
@@ -204,13 +197,13 @@ def test_overfits_one_batch():
   import jax  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
-  config = training_worker.apply_overrides(training_worker.tiny_config(), ['--config.learning_rate=0.003'])
-  module = registry.get('pconv')
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib  # pylint: disable=import-outside-toplevel
+  task = tasks.build(training_worker.apply_overrides(training_worker.tiny_config(), ['--config.learning_rate=0.003']))
   mesh = mesh_lib.create_mesh()
   batch = mesh_lib.put_global_batch(training_worker.fixed_batch(), mesh)
-  state = loop.create_train_state(config, module, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
-  step = loop.make_train_step(config, module, mesh)
+  state = loop.create_train_state(task, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
+  step = loop.make_train_step(task, mesh)
   holes = []
   for _ in range(200):
     state, metrics = step(state, batch)
@@ -223,7 +216,7 @@ def test_overfits_one_batch():
 def test_learning_rate_schedules_match_formula():
   """'constant' (paper) and 'cosine': linear warm-up to lr, then lr * (f + (1 - f) (1 + cos(pi t)) / 2)."""
   import ml_collections  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import pconv  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import pconv  # pylint: disable=import-outside-toplevel
   lr, warm, total, frac = 2e-3, 10, 110, 0.05
   config = ml_collections.ConfigDict(dict(learning_rate=lr, warmup_steps=warm, num_steps=total,
                                           lr_schedule='cosine', lr_final_fraction=frac))
@@ -245,6 +238,8 @@ def test_learning_rate_schedules_match_formula():
     ('--config.image_size=36', 1, 'divisible by 2**config.pconv.num_levels=8'),
     ('--config.images=/nonexistent/photos', 1, "config.images='/nonexistent/photos': no such file"),
     ('--config.lr_schedule=linear', 1, "config.lr_schedule must be 'constant' or 'cosine', got 'linear'"),
+    ('--config.masks=center', 1, "config.masks='center': masks spec 'center' is neither a known generator"),
+    ('--config.crop=middle', 1, "config.crop: crop must be one of"),
 ])
 def test_bad_config_one_clear_line_before_compile(tmp_path, override, devices, expected):
   proc = _popen([REPO / 'train.py', '--config', REPO / 'configs' / 'pconv_tiny.py', '--workdir', tmp_path / 'wd',
@@ -259,14 +254,14 @@ def test_bad_config_one_clear_line_before_compile(tmp_path, override, devices, e
 
 
 def test_missing_vgg_weights_refused_unless_opted_out():
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import training  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
   config = training_worker.apply_overrides(training_worker.tiny_config(), ['--config.loss.allow_missing_vgg=False'])
-  with pytest.raises(loop.ConfigError, match='vgg_weights'):
-    loop.validate_config(config, num_devices=1)
+  with pytest.raises(training.ConfigError, match='vgg_weights'):
+    training.validate_config(config, num_devices=1)
   config = training_worker.apply_overrides(config, ['--config.loss.perceptual=0.0', '--config.loss.style=0.0'])
-  loop.validate_config(config, num_devices=1)  # no VGG terms -> no weights needed
+  training.validate_config(config, num_devices=1)  # no VGG terms -> no weights needed
 
 
 # ------------------------------------------------------------------ observability and inference
@@ -311,9 +306,9 @@ def test_evaluate_checkpoint_writes_results(reference_run):
   """The quickstart's end-of-training evaluation, on the tiny run: held-out photos, generated masks."""
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import training  # pylint: disable=import-outside-toplevel
   wd, _ = reference_run
-  out = loop.evaluate_checkpoint(training_worker.tiny_config(), wd)
+  out = training.evaluate_checkpoint(training_worker.tiny_config(), wd)
   ev = json.loads(pathlib.Path(out['eval_path']).read_text())
   assert ev['num_images'] >= 1 and ev['checkpoint'].endswith('checkpoints/10')
   assert 0 < ev['l1_percent'] < 100 and np.isfinite(ev['psnr']) and ev['psnr'] > 5
@@ -325,8 +320,9 @@ def test_vgg_weights_enable_perceptual_and_style_terms(tmp_path):
   import jax  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks, training  # pylint: disable=import-outside-toplevel
   from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   state = {}
   for name, spec in vgg.param_specs(depth=16).items():
@@ -335,12 +331,12 @@ def test_vgg_weights_enable_perceptual_and_style_terms(tmp_path):
   np.savez(tmp_path / 'vgg16.npz', **state)
   config = training_worker.apply_overrides(training_worker.tiny_config(), [
       '--config.loss.allow_missing_vgg=False', f'--config.vgg_weights={tmp_path / "vgg16.npz"}'])
-  loop.validate_config(config, num_devices=1)
-  module = registry.get('pconv')
+  task = training.validate_config(config, num_devices=1)
+  assert task.name == 'pconv' and tasks.build(config).name == 'pconv'
   mesh = mesh_lib.create_mesh()
   batch = mesh_lib.put_global_batch(training_worker.fixed_batch(), mesh)
-  train_state = loop.create_train_state(config, module, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
-  _, metrics = loop.make_train_step(config, module, mesh)(train_state, batch)
+  train_state = loop.create_train_state(task, jax.random.PRNGKey(0), batch, mesh_lib.replicated(mesh))
+  _, metrics = loop.make_train_step(task, mesh)(train_state, batch)
   metrics = jax.device_get(metrics)
   assert {'perceptual', 'style_out', 'style_comp'} <= set(metrics)
   assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -351,14 +347,13 @@ def test_vgg_weights_enable_perceptual_and_style_terms(tmp_path):
 
 def _initialised_pconv_workdir(root: pathlib.Path) -> pathlib.Path:
   """A freshly initialised tiny PConv state saved the way the trainer saves one (no training step)."""
-  import functools  # pylint: disable=import-outside-toplevel
   import jax  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import checkpoint as ckpt, registry  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import checkpoint as ckpt, tasks  # pylint: disable=import-outside-toplevel
   config = training_worker.tiny_config()
-  module = registry.get('pconv')
-  state = jax.jit(functools.partial(module.init_state, config))(jax.random.PRNGKey(0), module.example_batch(config, 1))
+  task = tasks.build(config)
+  state = jax.jit(task.init_state)(jax.random.PRNGKey(0), task.example_batch(1))
   manager = ckpt.create_manager(root, keep_best=0)
   ckpt.save(manager, 1, state, data_state={}, config=json.loads(config.to_json_best_effort()))
   manager.close()
@@ -373,12 +368,13 @@ def edgeconnect_workdir(request, tmp_path_factory):
 
 
 def test_restore_predictor_with_edges_and_required_multiple(tmp_path, edgeconnect_workdir):
-  from jaxinpaint.training import edgeconnect, restore_predictor  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import restore_predictor  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   images = rng.random((5, 32, 32, 3), dtype=np.float32)
   masks = np.ones((5, 32, 32, 1), np.float32)
   masks[:, 8:24, 6:20] = 0.0
-  # PConv: the multiple comes from the module (2**num_levels), and it has no edge map to return.
+  # PConv: the multiple comes from the task (2**num_levels), and it has no edge map to return.
   pconv_wd = _initialised_pconv_workdir(tmp_path / 'pconv')
   _, info = restore_predictor(pconv_wd)
   assert info['model'] == 'pconv' and info['required_multiple'] == 8
@@ -396,8 +392,7 @@ def test_restore_predictor_with_edges_and_required_multiple(tmp_path, edgeconnec
   single = predict_e(images[3:4] * masks[3:4], masks[3:4])
   np.testing.assert_allclose(single['edge'], out['edge'][3:4], atol=1e-5)
   assert np.all((out['edge'][masks[..., 0] > 0.5] == 0) | (out['edge'][masks[..., 0] > 0.5] == 1))
-  want = edgeconnect.required_multiple(info_e['config']) if hasattr(edgeconnect, 'required_multiple') else None
-  assert info_e['required_multiple'] == want
+  assert info_e['required_multiple'] == tasks.build(info_e['config']).required_multiple()
 
 
 def test_edgeconnect_required_multiple_is_4(edgeconnect_workdir):
@@ -411,14 +406,14 @@ def test_sample_grid_columns_in_display_order():
   import jax  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop, mesh as mesh_lib, observe, registry  # pylint: disable=import-outside-toplevel
-  config = training_worker.tiny_config()
-  module = registry.get('pconv')
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib, observe  # pylint: disable=import-outside-toplevel
+  task = tasks.build(training_worker.tiny_config())
   mesh = mesh_lib.create_mesh()
   batch = training_worker.fixed_batch(n=8)
   put = mesh_lib.put_global_batch(batch, mesh)
-  state = loop.create_train_state(config, module, jax.random.PRNGKey(0), put, mesh_lib.replicated(mesh))
-  panels = loop.make_sample(config, module, mesh)(state, put)  # as train_and_evaluate draws them
+  state = loop.create_train_state(task, jax.random.PRNGKey(0), put, mesh_lib.replicated(mesh))
+  panels = loop.make_sample(task, mesh)(state, put)  # as train_and_evaluate draws them
   assert list(panels) == ['masked input', 'output', 'composite', 'ground truth']
   grid = observe.image_grid(panels, max_rows=2, pad=2)
   u8 = lambda x: (np.clip(x, 0, 1) * 255.0 + 0.5).astype(np.uint8)  # image_grid's quantisation
@@ -429,19 +424,23 @@ def test_sample_grid_columns_in_display_order():
       np.testing.assert_array_equal(grid[2:34, x0:x0 + 32], u8(want[0]), err_msg=f'column {col}')
 
 
-def test_vgg16_warning_only_for_pconv(capsys):
-  """The loop's VGG-16 warning is PConv's; EdgeConnect's validate_config warns about VGG-19 itself."""
+def test_vgg_banners_come_from_the_tasks(capsys):
+  """Each task's warnings name its own VGG (PConv: VGG-16, EdgeConnect: VGG-19); validation prints nothing."""
   import importlib.util  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
-  loop._warn_about_loss_terms(training_worker.tiny_config())  # pylint: disable=protected-access
-  assert 'VGG-16' in capsys.readouterr().out
+  from jaxinpaint import tasks, training  # pylint: disable=import-outside-toplevel
+  pconv_config = training_worker.tiny_config()
+  assert any('VGG-16' in w for w in tasks.build(pconv_config).warnings())
   spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config('stage4')
   assert config.loss.allow_missing_vgg and not config.get('vgg_weights') and config.loss.perceptual > 0
-  loop._warn_about_loss_terms(config)  # pylint: disable=protected-access
+  warnings = tasks.build(config).warnings()
+  assert warnings and all('VGG-19' in w and 'VGG-16' not in w for w in warnings)
+  assert tasks.build(module.get_config('stage1')).warnings() == []  # the edge model has no VGG terms
+  training.validate_config(pconv_config, num_devices=1)
+  training.validate_config(config, num_devices=1)
   captured = capsys.readouterr()
-  assert 'VGG-16' not in captured.out + captured.err
+  assert captured.out + captured.err == ''

@@ -1,15 +1,18 @@
 """Subprocess entry point for tests/test_training.py (device counts and processes differ per run).
 
   python tests/training_worker.py onestep OUT.npz            # one train step, global batch 8, all devices
-  python tests/training_worker.py train WORKDIR OUT.npz [--config.X=Y ...]   # train_and_evaluate, tiny config
+  python tests/training_worker.py train WORKDIR OUT.npz [--config.X=Y ...] [--phase2] [--hang-at-step=N]
 
-Writes the final params/batch_stats flattened to OUT (per process: OUT with `.p{index}` before `.npz`).
+`train` runs train_and_evaluate on the tiny config and writes the final params/batch_stats flattened to OUT
+(per process: OUT with `.p{index}` before `.npz`). `--hang-at-step=N` makes the input pipeline print
+'hanging' and block when the loop asks for the batch of step N (0-based), so a test can kill the process
+between two checkpoints at a known place.
 """
 
-import functools
 import importlib.util
 import pathlib
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,36 +63,65 @@ def fixed_batch(n: int = 8, size: int = 32) -> dict:
   return {'image': image, 'mask': mask}
 
 
+class _HangingPipeline:
+  """Delegates to a training pipeline, but blocks forever when asked for the batch of step `at`."""
+
+  def __init__(self, pipeline, at: int):
+    self._pipeline, self._at, self._served = pipeline, at, 0
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if self._served == self._at:
+      print(f'hanging before step {self._at}', flush=True)
+      while True:
+        time.sleep(1.0)
+    self._served += 1
+    return next(self._pipeline)
+
+  def __getattr__(self, name):
+    return getattr(self._pipeline, name)
+
+
+def hang_at_step(step: int) -> None:
+  """Makes every training pipeline created from now on in this process hang before step `step`."""
+  from jaxinpaint import data  # pylint: disable=import-outside-toplevel
+  create = data.create_train_pipeline
+  data.create_train_pipeline = lambda **kwargs: _HangingPipeline(create(**kwargs), step)
+
+
 def onestep(out: str) -> None:
-  from jaxinpaint.training import loop, mesh as mesh_lib, registry  # pylint: disable=import-outside-toplevel
-  config = tiny_config()
-  module = registry.get('pconv')
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import loop, mesh as mesh_lib  # pylint: disable=import-outside-toplevel
+  task = tasks.build(tiny_config())
   mesh = mesh_lib.create_mesh()
   repl = mesh_lib.replicated(mesh)
   batch = fixed_batch()
-  state = loop.create_train_state(config, module, jax.random.PRNGKey(0),
-                                  mesh_lib.put_global_batch(batch, mesh), repl)
-  step = loop.make_train_step(config, module, mesh)
+  state = loop.create_train_state(task, jax.random.PRNGKey(0), mesh_lib.put_global_batch(batch, mesh), repl)
+  step = loop.make_train_step(task, mesh)
   state, _ = step(state, mesh_lib.put_global_batch(batch, mesh))
   np.savez(out, devices=jax.device_count(), **flatten(state))
 
 
 def train(workdir: str, out: str, overrides) -> None:
-  from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import training  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   arg = ''
   rest = []
   for o in overrides:
     if o.startswith('--phase2'):
       arg = 'phase2'
+    elif o.startswith('--hang-at-step='):
+      hang_at_step(int(o.partition('=')[2]))
     else:
       rest.append(o)
   config = apply_overrides(tiny_config(arg), rest)
-  from jaxinpaint.training import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
   mesh_lib.initialize_distributed(coordinator_address=config.coordinator_address,
                                   num_processes=config.num_processes, process_id=config.process_id)
   try:
-    summary = loop.train_and_evaluate(config, workdir, progress=False)
-  except loop.NonFiniteLossError as e:
+    summary = training.train_and_evaluate(config, workdir, progress=False)
+  except training.NonFiniteLossError as e:
     print(f'NONFINITE: {e}', flush=True)
     sys.exit(3)
   print(f'STATUS {summary["status"]} {summary["step"]}', flush=True)

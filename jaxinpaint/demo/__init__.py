@@ -44,7 +44,10 @@ import numpy as np
 from PIL import Image
 from PIL import ImageOps
 
+from jaxinpaint import baselines
 from jaxinpaint import inpaint as inpaint_lib
+from jaxinpaint import masks as masks_lib
+from jaxinpaint import tasks
 
 __all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
 
@@ -65,8 +68,6 @@ _BUILTIN_EXAMPLES = {
     'rocket': ('rocket', 'Rocket (scikit-image)'),
     'hubble': ('hubble_deep_field', 'Hubble deep field (scikit-image)'),
 }
-_LABELS = {'pconv': 'PConv (Liu et al. 2018)', 'edgeconnect': 'EdgeConnect (Nazeri et al. 2019)',
-           'telea': 'Telea (fast marching)', 'ns': 'Navier-Stokes', 'patchmatch': 'PatchMatch'}
 
 
 class DemoError(ValueError):
@@ -138,8 +139,9 @@ class DemoApp:
   """The demo's state and request logic, independent of HTTP (so it can be tested directly).
 
   Args:
-    workdirs: training workdirs / checkpoints to load (PConv and/or EdgeConnect). A path that cannot be
-      loaded is reported (console and page) and the demo starts without it.
+    workdirs: training workdirs / checkpoints to load (one per model kind, e.g. a PConv and an
+      EdgeConnect one). A path that cannot be loaded is reported (console and page) and the demo starts
+      without it. Every registered model kind without a checkpoint is listed as unavailable.
     examples: optional folder with EdgeConnect-style example inputs: `images/` + `masks/` (white = hole,
       paired by file name), directly or one level down (e.g. `edgeconnect_examples/places2/images`).
     bucket: shape-bucket size passed to the model inpainters.
@@ -162,16 +164,16 @@ class DemoApp:
       if kind in self.methods:
         self.problems.append(f'{workdir}: a {kind} model is already loaded; ignoring this one.')
         continue
-      label = f'{_LABELS.get(kind, kind)}, step {inpainter.info["step"]}'
+      label = f'{inpainter.info["label"]}, step {inpainter.info["step"]}'
       self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
-    for kind in ('pconv', 'edgeconnect'):
+    for kind in tasks.names():
       if kind not in self.methods:
-        self.methods[kind] = _Method(kind, _LABELS[kind], False, f'no {kind} checkpoint loaded (--workdir)')
-    for name in inpaint_lib.CLASSICAL_METHODS:
+        self.methods[kind] = _Method(kind, tasks.label(kind), False, f'no {kind} checkpoint loaded (--workdir)')
+    for name, label in baselines.LABELS.items():
       try:
-        self.methods[name] = _Method(name, _LABELS[name], True, '', inpaint_lib.Inpainter.from_method(name))
+        self.methods[name] = _Method(name, label, True, '', inpaint_lib.Inpainter.from_method(name))
       except ImportError as e:
-        self.methods[name] = _Method(name, _LABELS[name], False, str(e))
+        self.methods[name] = _Method(name, label, False, str(e))
     self.examples: dict[str, dict[str, Any]] = {
         key: {'id': key, 'label': label, 'fn': fn} for key, (fn, label) in _BUILTIN_EXAMPLES.items()}
     if examples:
@@ -187,7 +189,7 @@ class DemoApp:
       mask_dir = image_dir.parent / 'masks'
       masks = {p.stem: p for p in sorted(mask_dir.glob('*'))} if mask_dir.is_dir() else {}
       for path in sorted(image_dir.iterdir()):
-        if path.suffix.lower() in inpaint_lib.IMAGE_EXTENSIONS:
+        if path.suffix.lower() in masks_lib.IMAGE_EXTENSIONS:
           key = f'{image_dir.parent.name}/{path.stem}'
           self.examples[key] = {'id': key, 'label': f'{path.stem} (EdgeConnect example)', 'path': path,
                                 'mask': masks.get(path.stem)}
@@ -228,7 +230,6 @@ class DemoApp:
     else:
       image = inpaint_lib.load_image(entry['path'])
       if entry.get('mask') is not None:
-        from jaxinpaint import masks as masks_lib  # pylint: disable=import-outside-toplevel
         hole = masks_lib.load(entry['mask'], hole_value=255, shape=image.shape[:2]) < 0.5
         mask = _png_data_url(hole.astype(np.uint8) * 255)
     return {'image': _png_data_url(image), 'mask': mask, 'width': image.shape[1], 'height': image.shape[0],
@@ -247,7 +248,7 @@ class DemoApp:
       raise DemoError(f'Unknown method {method_id!r}; choose one of {", ".join(self.methods)}.')
     if not method.available:
       raise DemoError(f'{method.label} is not available: {method.note}.'
-                      + (f' Get a model with: {QUICKSTART}' if method_id in ('pconv', 'edgeconnect') else ''))
+                      + (f' Get a model with: {QUICKSTART}' if method_id in tasks.names() else ''))
     image = decode_image(_from_data_url(request.get('image'), 'image'), 'image')
     mask_img = decode_image(_from_data_url(request.get('mask'), 'mask'), 'mask')
     if mask_img.shape[:2] != image.shape[:2]:

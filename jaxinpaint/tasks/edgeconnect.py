@@ -1,6 +1,6 @@
-"""EdgeConnect training (Nazeri et al. 2019): four stages of alternating discriminator/generator updates.
+"""EdgeConnect (Nazeri et al. 2019) as a task: four training stages of alternating D/G updates, inference.
 
-Implements the model protocol of `jaxinpaint.training.registry` for `config.model = 'edgeconnect'`,
+`EdgeConnectTask` implements the protocol of `jaxinpaint.tasks.base` for `config.model = 'edgeconnect'`,
 following the authors' released code (knazeri/edge-connect `src/models.py`, `src/edge_connect.py`):
 
 * `config.stage` 1: edge model (G1 + D1) on (gray, Canny edges, mask);
@@ -13,7 +13,7 @@ following the authors' released code (knazeri/edge-connect `src/models.py`, `src
   = L1 / mean hole fraction (1) + adversarial (0.1) + VGG-19 perceptual (0.1) + VGG-19 style on the hole
   region (250); discriminator = (real + fake) / 2; `config.edgeconnect.gan_type` 'nsgan' | 'lsgan' | 'hinge'.
   The VGG-19 terms need ImageNet weights (`config.vgg_weights`); without them training refuses to start
-  unless `config.loss.allow_missing_vgg=True`, which drops the two terms and says so loudly.
+  unless `config.loss.allow_missing_vgg=True`, which drops the two terms (`warnings` says so loudly).
 * Per step: generators forward once (one spectral-norm power iteration of G1), then each discriminator's
   Adam update on (real, fake.detach()), then the generators' Adam update whose loss uses the discriminator
   parameters from *before* that step's update (the reference computes `gen_fake` before `dis_optimizer.step`).
@@ -24,14 +24,13 @@ following the authors' released code (knazeri/edge-connect `src/models.py`, `src
 * Every state holds all four networks (G1, D1, G2, D2) so the stages chain: `config.init_from` = the previous
   stage's workdir copies all networks (fresh optimisers, step 0), e.g. stage 1 -> 2 carries G1 along.
 
-Inference (`predict`): Canny on the known region -> G1 -> composite edges -> G2 (raw output; the caller
-composites). `predict_with_edges` also returns the composite edge map.
+Inference (`predict`): Canny on the known region -> G1 -> composite edges -> G2; returns the raw G2 output
+(the caller composites) and the composite edge map G2 was conditioned on.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any
 
 import flax
@@ -41,14 +40,18 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxinpaint import edges
+from jaxinpaint import losses
+from jaxinpaint import metrics
 from jaxinpaint.models import edgeconnect as nets
+from jaxinpaint.models import vgg
+from jaxinpaint.tasks import base
 
 Config = ml_collections.ConfigDict
 SPECTRAL = nets.SPECTRAL
 
 # Networks each stage optimises.
 TRAINED = {1: ('g1', 'd1'), 2: ('g2', 'd2'), 3: ('g2', 'd2'), 4: ('g1', 'd1', 'g2', 'd2')}
-GAN_TYPES = ('nsgan', 'lsgan', 'hinge')
 
 
 @flax.struct.dataclass
@@ -61,37 +64,6 @@ class TrainState:
 
 # ---------------------------------------------------------------------------------------------- config
 
-def validate_config(config: Config) -> None:
-  """One-line ValueErrors for EdgeConnect-specific mistakes (before anything is compiled)."""
-  stage = config.get('stage')
-  if stage not in TRAINED:
-    raise ValueError(f'config.stage={stage!r} must be 1 (edge model), 2 (completion with Canny edges), '
-                     '3 (completion with frozen-G1 edges) or 4 (joint)')
-  if config.image_size < 32 or config.image_size % 4:
-    raise ValueError(f'config.image_size={config.image_size} must be a multiple of 4 and >= 32 (two stride-2 '
-                     'levels in the generators; the 70x70 PatchGAN needs at least 32 pixels)')
-  gan = config.edgeconnect.gan_type
-  if gan not in GAN_TYPES:
-    raise ValueError(f'config.edgeconnect.gan_type={gan!r} must be one of {GAN_TYPES}')
-  if stage != 1 and _wants_vgg(config) and not config.get('vgg_weights') and not config.loss.allow_missing_vgg:
-    raise ValueError(
-        'the EdgeConnect perceptual/style terms need ImageNet VGG-19 weights: set --config.vgg_weights=PATH '
-        '(vgg19-dcbb9e9d.pth or an .npz from `python -m jaxinpaint.weights convert`), or opt out with '
-        '--config.loss.allow_missing_vgg=True (trains WITHOUT perceptual/style terms)')
-  if stage != 1 and _wants_vgg(config) and not config.get('vgg_weights'):
-    bar = '!' * 100
-    print(f'{bar}\n!! WARNING: EdgeConnect stage {stage} trains WITHOUT the VGG-19 perceptual (0.1) and style (250) '
-          'terms\n!! (config.vgg_weights is not set, config.loss.allow_missing_vgg=True). Completions will be '
-          'blurrier than the\n!! paper. Set --config.vgg_weights=vgg19.npz for the full loss.\n' + bar,
-          file=sys.stderr, flush=True)
-
-
-def required_multiple(config: Config) -> int:
-  """Input height/width must be multiples of 4: G1/G2 downsample twice with stride-2 convolutions."""
-  del config
-  return 4
-
-
 def _wants_vgg(config: Config) -> bool:
   return config.loss.perceptual > 0 or config.loss.style > 0
 
@@ -102,8 +74,6 @@ def _uses_vgg(config: Config) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def _feature_fn(path: str):
-  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
   layers = tuple(sorted(set(losses.EDGECONNECT_PERCEPTUAL_LAYERS) | set(losses.EDGECONNECT_STYLE_LAYERS)))
   return vgg.require_weights(path, depth=19, purpose='the EdgeConnect perceptual/style loss', layers=layers)
 
@@ -143,56 +113,15 @@ def make_optimizers(config: Config) -> dict[str, optax.GradientTransformation]:
   return out
 
 
-# ---------------------------------------------------------------------------------------------- protocol
-
-def example_batch(config: Config, batch_size: int) -> dict[str, np.ndarray]:
-  s = config.image_size
-  return {'image': np.zeros((batch_size, s, s, 3), np.float32), 'mask': np.ones((batch_size, s, s, 1), np.float32),
-          'gray': np.zeros((batch_size, s, s, 1), np.float32), 'edge': np.zeros((batch_size, s, s, 1), np.float32)}
-
-
-def pipeline_kwargs(config: Config) -> dict[str, Any]:
-  return {'with_edges': True, 'edge_sigma': float(config.edgeconnect.edge_sigma)}
-
-
 def _fixed_sigma(config: Config) -> float:
   # edge_sigma = 0 means a random sigma per training example (the authors' SIGMA=0); evaluation and
   # inference use the default 2, as the authors' test setting.
   return float(config.edgeconnect.edge_sigma) or 2.0
 
 
-def prepare_eval_batch(config: Config, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-  """Adds 'gray' and 'edge' (Canny of the full ground truth, as in training) to an eval batch."""
-  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
-  gray = edges.rgb_to_gray(batch['image'])
-  edge = np.stack([edges.canny(g, sigma=_fixed_sigma(config)) for g in gray])
-  return {**batch, 'gray': gray[..., None].astype(np.float32), 'edge': edge[..., None].astype(np.float32)}
-
-
-def init_state(config: Config, rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
-  models = build_models(config)
-  rng, *keys = jax.random.split(rng, 5)
-  x = batch['image'][:1]
-  g = batch['gray'][:1]
-  variables = {
-      'g1': models['g1'].init(keys[0], jnp.concatenate([g, g, g], -1), train=False),
-      'g2': models['g2'].init(keys[1], jnp.concatenate([x, g], -1), train=False),
-      'd1': models['d1'].init(keys[2], jnp.concatenate([g, g], -1), train=False),
-      'd2': models['d2'].init(keys[3], x, train=False),
-  }
-  variables = {k: dict(v) for k, v in variables.items()}
-  opt_state = {k: tx.init(variables[k]['params']) for k, tx in make_optimizers(config).items()}
-  return TrainState(step=jnp.zeros((), jnp.int32), nets=variables, opt_state=opt_state, rng=rng)
-
-
-def init_from_previous(config: Config, new_state: TrainState, old_state: TrainState) -> TrainState:
-  """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0)."""
-  del config
-  return new_state.replace(nets=old_state.nets)
-
-
 def _composite_edges(pred, edge, mask):
-  return mask * edge + (1.0 - mask) * pred
+  """The edge map G2 sees: the known edges outside the hole, G1's inside (the image composite's rule)."""
+  return losses.composite(pred, edge, mask)
 
 
 def _generators(config: Config, models, all_nets, trained_params, batch, *, train: bool):
@@ -234,7 +163,6 @@ def _disc_inputs(name: str, batch, outs):
 
 
 def _d_loss(config, model, params, variables, real, fake):
-  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
   gan = config.edgeconnect.gan_type
   v = {**variables, 'params': params}
   (real_logits, real_feats), v = _apply(model, v, real, train=True)
@@ -246,7 +174,6 @@ def _d_loss(config, model, params, variables, real, fake):
 
 def _g_loss(config, models, d_vars, real_feats, batch, outs):
   """Generator loss of the stage from the generator outputs and the *pre-update* discriminators."""
-  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
   gan, w = config.edgeconnect.gan_type, config.loss
   total = jnp.zeros((), jnp.float32)
   terms, new_spectral = {}, {}
@@ -271,20 +198,10 @@ def _g_loss(config, models, d_vars, real_feats, batch, outs):
   return total, (terms, new_spectral)
 
 
-def edge_precision_recall(pred, target, mask, *, threshold: float = 0.5):
-  """The reference's `EdgeAccuracy` inside the hole: precision, recall of (pred > t) vs (target > t).
-
-  Both are 1 when neither map has an edge in the hole (as in knazeri/edge-connect `src/metrics.py`).
-  """
-  hole = 1.0 - mask
-  labels = (target * hole) > threshold
-  selected = (pred * hole) > threshold
-  n_rel, n_sel = jnp.sum(labels), jnp.sum(selected)
-  tp = jnp.sum(labels & selected).astype(jnp.float32)
-  empty = (n_rel == 0) & (n_sel == 0)
-  precision = jnp.where(empty, 1.0, tp / (n_sel + 1e-8))
-  recall = jnp.where(empty, 1.0, tp / (n_rel + 1e-8))
-  return precision, recall
+def _edge_metrics(pred, target, mask) -> dict[str, jax.Array]:
+  """EdgeConnect's EdgeAccuracy of the batch inside the hole (`jaxinpaint.metrics`)."""
+  precision, recall = metrics.edge_precision_recall(*metrics.edge_counts(pred, target, mask))
+  return {'edge_precision': precision, 'edge_recall': recall}
 
 
 def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
@@ -303,7 +220,7 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
   outs_sg = jax.lax.stop_gradient(outs)
 
   # 2. Discriminator losses and grads (real, fake.detach()), with pre-update parameters.
-  metrics: dict[str, jax.Array] = {}
+  step_metrics: dict[str, jax.Array] = {}
   d_grads, d_after, real_feats = {}, {}, {}
   for n in discs:
     real, fake = _disc_inputs(n, batch, outs_sg)
@@ -311,7 +228,7 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
         functools.partial(_d_loss, config, models[n]), has_aux=True)(all_nets[n]['params'], all_nets[n], real, fake)
     d_grads[n], real_feats[n] = grads, feats
     d_after[n] = {**all_nets[n], SPECTRAL: spec}  # old params, spectral after the real/fake calls
-    metrics[f'{n}_loss'] = d_loss
+    step_metrics[f'{n}_loss'] = d_loss
 
   # 3. Generator loss with the discriminators' pre-update params; pull the grads back through the forward.
   (g_loss, (terms, d_spectral)), out_grads = jax.value_and_grad(
@@ -330,16 +247,15 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
   if 'g1' in gens and g1_spectral is not None:
     new_nets['g1'] = {**new_nets['g1'], SPECTRAL: g1_spectral}
 
-  metrics.update(terms)
-  metrics['loss'] = g_loss
-  metrics['lr'] = _schedule(config, 1.0)(state.step)
+  step_metrics.update(terms)
+  step_metrics['loss'] = g_loss
+  step_metrics['lr'] = _schedule(config, 1.0)(state.step)
   if 'edge' in outs:
-    metrics['edge_precision'], metrics['edge_recall'] = edge_precision_recall(
-        outs_sg['edge'], batch['edge'], batch['mask'])
+    step_metrics.update(_edge_metrics(outs_sg['edge'], batch['edge'], batch['mask']))
   for n in gens:
-    metrics[f'{n}_grad_norm'] = optax.tree.norm(g_grads[n])
+    step_metrics[f'{n}_grad_norm'] = optax.tree.norm(g_grads[n])
   new_state = state.replace(step=state.step + 1, nets=new_nets, opt_state=new_opt)
-  return new_state, metrics
+  return new_state, step_metrics
 
 
 def _eval_outputs(config: Config, state: TrainState, batch):
@@ -347,77 +263,145 @@ def _eval_outputs(config: Config, state: TrainState, batch):
   return outs
 
 
-def eval_step(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
-  """Validation metrics; 'loss' (best-checkpoint criterion) = the hole-normalised L1 of the stage's output
-  (edge map in stage 1, image otherwise)."""
-  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
-  outs = _eval_outputs(config, state, batch)
-  mask = batch['mask']
-  metrics = {}
-  if 'edge' in outs:
-    metrics['edge_precision'], metrics['edge_recall'] = edge_precision_recall(outs['edge'], batch['edge'], mask)
-    metrics['edge_l1'] = losses.edgeconnect_l1(outs['edge'], batch['edge'], mask)
-  if 'image' in outs:
-    comp = mask * batch['image'] + (1.0 - mask) * outs['image']
-    metrics['l1'] = losses.edgeconnect_l1(outs['image'], batch['image'], mask)
-    metrics['l1_composite'] = jnp.mean(jnp.abs(comp - batch['image']))
-    mse = jnp.mean((comp - batch['image']) ** 2)
-    metrics['psnr_composite'] = -10.0 * jnp.log10(jnp.maximum(mse, 1e-10))
-    metrics['loss'] = metrics['l1']
-  else:
-    metrics['loss'] = metrics['edge_l1']
-  return metrics
-
-
-def sample(config: Config, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
-  """Picture panels. Keys are numbered because a jitted dict output comes back in sorted-key order."""
-  outs = _eval_outputs(config, state, batch)
-  image, mask = batch['image'], batch['mask']
-  panels = {'1 masked input': image * mask + (1.0 - mask), '2 canny (ground truth)': batch['edge']}
-  if 'edge' in outs:
-    panels['3 G1 edges (composite)'] = _composite_edges(outs['edge'], batch['edge'], mask)
-  if 'image' in outs:
-    panels['4 output'] = outs['image']
-    panels['5 composite'] = mask * image + (1.0 - mask) * outs['image']
-  panels['6 ground truth'] = image
-  return panels
-
-
-# ---------------------------------------------------------------------------------------------- inference
-
 def known_region_canny(images: jax.Array, masks: jax.Array, *, sigma: float) -> jax.Array:
   """Canny edges of the gray image restricted to the known region (`jaxinpaint.edges.canny` with the mask,
   as the reference's test-time `load_edge`), callable inside jit (host callback)."""
-  from jaxinpaint import edges  # pylint: disable=import-outside-toplevel
 
   def host(im, mk):
-    im, mk = np.asarray(im, np.float32), np.asarray(mk, np.float32)
-    gray = edges.rgb_to_gray(im)
-    out = [edges.canny(gray[i], sigma=sigma, mask=mk[i, ..., 0]) for i in range(im.shape[0])]
-    return np.stack(out)[..., None].astype(np.float32)
+    return edges.canny_batch(np.asarray(im, np.float32), sigma=sigma, masks=np.asarray(mk, np.float32))
 
   return jax.pure_callback(host, jax.ShapeDtypeStruct(masks.shape, jnp.float32), images, masks,
                            vmap_method='sequential')
 
 
-def predict_with_edges(config: Config, state: TrainState, images, masks) -> dict[str, jax.Array]:
-  """Image + mask -> Canny on the known region -> G1 -> composite edges -> G2.
+# ---------------------------------------------------------------------------------------------- the task
 
-  Returns {'image': raw G2 output in [0, 1] (composite it with the mask yourself), 'edge': the composite
-  edge map G2 was conditioned on (N, H, W, 1)}.
-  """
-  from jaxinpaint import edges as edges_lib  # pylint: disable=import-outside-toplevel
-  images = jnp.asarray(images, jnp.float32)
-  masks = jnp.asarray(masks, jnp.float32)
-  models = build_models(config)
-  edge = known_region_canny(images, masks, sigma=_fixed_sigma(config))
-  gray = (images @ jnp.asarray(edges_lib.LUMA_WEIGHTS))[..., None]
-  pred = models['g1'].apply(state.nets['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
-  edge_comp = _composite_edges(pred, edge, masks)
-  out = models['g2'].apply(state.nets['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks), train=False)
-  return {'image': jnp.clip(out, 0.0, 1.0), 'edge': edge_comp}
+class EdgeConnectTask(base.Task):
+  """EdgeConnect's edge model G1 and completion model G2 with their discriminators (module docstring)."""
 
+  label = 'EdgeConnect (Nazeri et al. 2019)'
+  predicts_edges = True
 
-def predict(config: Config, state: TrainState, images, masks):
-  """The protocol's predict: raw G2 output (N, H, W, 3) in [0, 1] of the full inference pipeline."""
-  return predict_with_edges(config, state, images, masks)['image']
+  def validate(self) -> None:
+    """One-line ValueErrors for EdgeConnect-specific mistakes (before anything is compiled)."""
+    config = self.config
+    stage = config.get('stage')
+    if stage not in TRAINED:
+      raise ValueError(f'config.stage={stage!r} must be 1 (edge model), 2 (completion with Canny edges), '
+                       '3 (completion with frozen-G1 edges) or 4 (joint)')
+    if config.image_size < 32 or config.image_size % self.required_multiple():
+      raise ValueError(f'config.image_size={config.image_size} must be a multiple of 4 and >= 32 (two stride-2 '
+                       'levels in the generators; the 70x70 PatchGAN needs at least 32 pixels)')
+    gan = config.edgeconnect.gan_type
+    if gan not in losses.GAN_TYPES:
+      raise ValueError(f'config.edgeconnect.gan_type={gan!r} must be one of {losses.GAN_TYPES}')
+    if stage != 1 and _wants_vgg(config) and not config.get('vgg_weights') and not config.loss.allow_missing_vgg:
+      raise ValueError(
+          'the EdgeConnect perceptual/style terms need ImageNet VGG-19 weights: set --config.vgg_weights=PATH '
+          '(vgg19-dcbb9e9d.pth or an .npz from `python -m jaxinpaint.weights convert`), or opt out with '
+          '--config.loss.allow_missing_vgg=True (trains WITHOUT perceptual/style terms)')
+
+  def warnings(self) -> list[str]:
+    """The banner of a completion stage that drops the VGG-19 terms for want of weights."""
+    config = self.config
+    if config.stage == 1 or not _wants_vgg(config) or config.get('vgg_weights'):
+      return []
+    bar = '!' * 100
+    return [f'{bar}\n!! WARNING: EdgeConnect stage {config.stage} trains WITHOUT the VGG-19 perceptual (0.1) and '
+            'style (250) terms\n!! (config.vgg_weights is not set, config.loss.allow_missing_vgg=True). Completions '
+            'will be blurrier than the\n!! paper. Set --config.vgg_weights=vgg19.npz for the full loss.\n' + bar]
+
+  def required_multiple(self) -> int:
+    """G1/G2 downsample twice with stride-2 convolutions."""
+    return 4
+
+  def example_batch(self, batch_size: int) -> dict[str, np.ndarray]:
+    s = self.config.image_size
+    zeros = lambda c: np.zeros((batch_size, s, s, c), np.float32)
+    return {'image': zeros(3), 'mask': np.ones((batch_size, s, s, 1), np.float32), 'gray': zeros(1),
+            'edge': zeros(1)}
+
+  def pipeline_kwargs(self) -> dict[str, Any]:
+    return {'with_edges': True, 'edge_sigma': float(self.config.edgeconnect.edge_sigma)}
+
+  def prepare_eval_batch(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Adds 'gray' and 'edge' (Canny of the full ground truth, as in training) to an eval batch."""
+    gray = edges.rgb_to_gray(batch['image'])[..., None]
+    edge = edges.canny_batch(batch['image'], sigma=_fixed_sigma(self.config))
+    return {**batch, 'gray': gray.astype(np.float32), 'edge': edge}
+
+  def init_state(self, rng: jax.Array, batch: dict[str, jax.Array]) -> TrainState:
+    models = build_models(self.config)
+    rng, *keys = jax.random.split(rng, 5)
+    x = batch['image'][:1]
+    g = batch['gray'][:1]
+    variables = {
+        'g1': models['g1'].init(keys[0], jnp.concatenate([g, g, g], -1), train=False),
+        'g2': models['g2'].init(keys[1], jnp.concatenate([x, g], -1), train=False),
+        'd1': models['d1'].init(keys[2], jnp.concatenate([g, g], -1), train=False),
+        'd2': models['d2'].init(keys[3], x, train=False),
+    }
+    variables = {k: dict(v) for k, v in variables.items()}
+    opt_state = {k: tx.init(variables[k]['params']) for k, tx in make_optimizers(self.config).items()}
+    return TrainState(step=jnp.zeros((), jnp.int32), nets=variables, opt_state=opt_state, rng=rng)
+
+  def init_from_previous(self, new_state: TrainState, old_state: TrainState) -> TrainState:
+    """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0)."""
+    return new_state.replace(nets=old_state.nets)
+
+  def train_step(self, state: TrainState, batch: dict[str, jax.Array]):
+    return train_step(self.config, state, batch)
+
+  def eval_outputs(self, state: TrainState, batch) -> dict[str, jax.Array]:
+    """The stage's generator outputs in eval mode: 'edge' (G1, stages 1, 3, 4), 'edge_in', 'image' (G2)."""
+    outs, _ = _generators(self.config, build_models(self.config), state.nets, {}, batch, train=False)
+    return outs
+
+  def eval_step(self, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Validation metrics; 'loss' (best-checkpoint criterion) = the hole-normalised L1 of the stage's output
+    (edge map in stage 1, image otherwise)."""
+    outs = self.eval_outputs(state, batch)
+    mask = batch['mask']
+    out = {}
+    if 'edge' in outs:
+      out.update(_edge_metrics(outs['edge'], batch['edge'], mask))
+      out['edge_l1'] = losses.edgeconnect_l1(outs['edge'], batch['edge'], mask)
+    if 'image' in outs:
+      comp = losses.composite(outs['image'], batch['image'], mask)
+      out['l1'] = losses.edgeconnect_l1(outs['image'], batch['image'], mask)
+      out['l1_composite'] = jnp.mean(jnp.abs(comp - batch['image']))
+      out['psnr_composite'] = jnp.mean(metrics.psnr(comp, batch['image']))
+      out['loss'] = out['l1']
+    else:
+      out['loss'] = out['edge_l1']
+    return out
+
+  def sample(self, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Picture panels. Keys are numbered because a jitted dict output comes back in sorted-key order."""
+    outs = self.eval_outputs(state, batch)
+    image, mask = batch['image'], batch['mask']
+    panels = {'1 masked input': image * mask + (1.0 - mask), '2 canny (ground truth)': batch['edge']}
+    if 'edge' in outs:
+      panels['3 G1 edges (composite)'] = _composite_edges(outs['edge'], batch['edge'], mask)
+    if 'image' in outs:
+      panels['4 output'] = outs['image']
+      panels['5 composite'] = losses.composite(outs['image'], image, mask)
+    panels['6 ground truth'] = image
+    return panels
+
+  def predict(self, state: TrainState, images, masks) -> dict[str, jax.Array]:
+    """Image + mask -> Canny on the known region -> G1 -> composite edges -> G2.
+
+    Returns {'image': raw G2 output in [0, 1] (composite it with the mask yourself), 'edge': the composite
+    edge map G2 was conditioned on (N, H, W, 1)}.
+    """
+    images = jnp.asarray(images, jnp.float32)
+    masks = jnp.asarray(masks, jnp.float32)
+    models = build_models(self.config)
+    edge = known_region_canny(images, masks, sigma=_fixed_sigma(self.config))
+    gray = (images @ jnp.asarray(edges.LUMA_WEIGHTS))[..., None]
+    pred = models['g1'].apply(state.nets['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
+    edge_comp = _composite_edges(pred, edge, masks)
+    out = models['g2'].apply(state.nets['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks),
+                             train=False)
+    return {'image': jnp.clip(out, 0.0, 1.0), 'edge': edge_comp}

@@ -4,7 +4,7 @@
   `StandardSave`, restored with target shardings from the *current* mesh so a checkpoint written on
   N devices restores on M devices.
 * `data`: the input iterator state(s) as JSON (one entry per process, so multi-host resumes exactly).
-* `config`: the training config as JSON, so `restore_predictor` can rebuild the model from the
+* `config`: the training config as JSON, so `jaxinpaint.predictor` can rebuild the task from the
   checkpoint alone.
 
 Orbax writes each step into a temporary directory and renames it when complete, so a run killed
@@ -87,3 +87,22 @@ def restore(manager: ocp.CheckpointManager, step: int, abstract_state: Any,
 
 def read_config(manager: ocp.CheckpointManager, step: int) -> dict:
   return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config']
+
+
+def locate(path: str | pathlib.Path) -> tuple[pathlib.Path, int | None]:
+  """(workdir, step or None for the latest) from a workdir, its `checkpoints/` dir or a `checkpoints/<step>` dir.
+
+  Raises:
+    FileNotFoundError: `path` does not exist, or is none of the three.
+  """
+  p = pathlib.Path(path).expanduser().absolute()
+  if not p.exists():
+    raise FileNotFoundError(f'checkpoint path {str(path)!r} does not exist')
+  if (p / CHECKPOINT_DIR).is_dir():
+    return p, None
+  if p.name == CHECKPOINT_DIR and p.is_dir():
+    return p.parent, None
+  if p.name.isdigit() and p.parent.name == CHECKPOINT_DIR:
+    return p.parent.parent, int(p.name)
+  raise FileNotFoundError(f'{str(path)!r} is not a jaxinpaint checkpoint: expected a training workdir containing '
+                          f'{CHECKPOINT_DIR}/, or a {CHECKPOINT_DIR}/<step> directory')
