@@ -429,3 +429,25 @@ def test_eval_pairs_measure_without_manifest_and_generate(tmp_path, shared_data)
   assert all(p.mask_path is None and p.bucket == "(0.4,0.5]" == masks.hole_ratio_bucket(p.mask) for p in gen)
   with pytest.raises(ValueError, match="crop"):
     data.create_eval_pairs(images="builtin:heldout", masks="block", image_size=32, crop="random")
+
+
+def test_parse_source_spec_without_listing(tmp_path):
+  """The cheap parser config validation runs is the one open_source uses."""
+  assert data.parse_source_spec("tfds:celeb_a") == ("tfds", "celeb_a", "train")
+  assert data.parse_source_spec("tfds:celeb_a:test") == ("tfds", "celeb_a", "test")
+  assert data.parse_source_spec("builtin") == ("builtin", data.BUILTIN_TRAIN)
+  assert data.parse_source_spec("builtin:heldout") == ("builtin", data.BUILTIN_HELDOUT)
+  (tmp_path / "empty").mkdir()
+  assert data.parse_source_spec(str(tmp_path / "empty")) == ("folder", tmp_path / "empty")  # not listed yet
+  (tmp_path / "list.flist").write_text("a.png\n")
+  assert data.parse_source_spec(str(tmp_path / "list.flist")) == ("flist", tmp_path / "list.flist")
+  (tmp_path / "notes.md").write_text("x")
+  for spec, err in (("builtin:test", ValueError), ("tfds:", ValueError), ("", ValueError),
+                    (str(tmp_path / "nope"), FileNotFoundError), (str(tmp_path / "notes.md"), ValueError)):
+    with pytest.raises(err):
+      data.parse_source_spec(spec)
+    with pytest.raises(err):
+      data.open_source(spec)
+  assert data.IMAGE_EXTENSIONS is masks.IMAGE_EXTENSIONS
+  with pytest.raises(ValueError, match="crop must be one of"):
+    data.check_crop("middle")

@@ -79,3 +79,19 @@ def test_canny_bad_input():
     edges.canny(np.zeros((8, 8), np.float32), sigma=0)
   with pytest.raises(ValueError, match="RGB"):
     edges.rgb_to_gray(np.zeros((4, 4)))
+
+
+def test_canny_batch_is_canny_per_image():
+  rng = np.random.default_rng(0)
+  images = rng.random((3, 24, 20, 3)).astype(np.float32)
+  masks = (rng.random((3, 24, 20, 1)) > 0.3).astype(np.float32)
+  want = np.stack([feature.canny(edges.rgb_to_gray(im).astype(np.float64), sigma=1.5) for im in images])
+  got = edges.canny_batch(images, sigma=1.5)
+  assert got.shape == (3, 24, 20, 1) and got.dtype == np.float32
+  np.testing.assert_array_equal(got[..., 0], want.astype(np.float32))
+  masked = edges.canny_batch(images, sigma=1.5, masks=masks)
+  for i in range(3):
+    np.testing.assert_array_equal(masked[i, ..., 0],
+                                  edges.canny(edges.rgb_to_gray(images[i]), sigma=1.5, mask=masks[i]))
+  with pytest.raises(ValueError, match="one mask per image"):
+    edges.canny_batch(images, masks=masks[:2])

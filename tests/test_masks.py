@@ -217,3 +217,17 @@ def test_spec_file_not_folder_and_empty_folder(tmp_path):
   empty.mkdir()
   with pytest.raises(ValueError, match="no mask images"):
     masks.from_spec(str(empty))
+
+
+def test_parse_spec_checks_what_from_spec_builds(tmp_path):
+  """The cheap parser config validation runs is the one from_spec uses: same answers, no file read."""
+  assert masks.parse_spec("irregular") == ("irregular", (0.01, 0.6))
+  assert masks.parse_spec(" irregular:0.1-0.2 ") == ("irregular", (0.1, 0.2))
+  assert masks.parse_spec("mix:block=3,half=1") == ("mix", ((("block",), 3.0), (("half",), 1.0)))
+  (tmp_path / "m").mkdir()
+  assert masks.parse_spec(str(tmp_path / "m")) == ("folder", tmp_path / "m")  # empty: not read yet
+  for spec in ("center", "random", "mix:center=1"):  # names no generator has
+    with pytest.raises(FileNotFoundError, match="neither a known generator"):
+      masks.parse_spec(spec)
+    with pytest.raises(FileNotFoundError, match="neither a known generator"):
+      masks.from_spec(spec)

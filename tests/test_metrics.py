@@ -160,3 +160,27 @@ def test_fid_bad_input():
     metrics.fid(np.zeros((5, 3)), np.zeros((5, 4)))
   with pytest.raises(ValueError, match="at least 2 rows"):
     metrics.fid(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_edge_counts_against_numpy_loops():
+  """EdgeConnect's EdgeAccuracy counts inside the hole, against a per-pixel NumPy loop."""
+  rng = np.random.default_rng(3)
+  pred = rng.random((3, 9, 7, 1)).astype(np.float32)
+  target = (rng.random((3, 9, 7, 1)) > 0.7).astype(np.float32)
+  mask = (rng.random((3, 9, 7, 1)) > 0.4).astype(np.float32)
+  tp, sel, rel = (np.asarray(c) for c in metrics.edge_counts(pred, target, mask))
+  for i in range(3):
+    want = [0, 0, 0]
+    for y in range(9):
+      for x in range(7):
+        if mask[i, y, x, 0] <= 0.5:
+          p, t = pred[i, y, x, 0] > 0.5, target[i, y, x, 0] > 0.5
+          want[0] += int(p and t)
+          want[1] += int(p)
+          want[2] += int(t)
+    assert [tp[i], sel[i], rel[i]] == want
+  precision, recall = metrics.edge_precision_recall(tp, sel, rel)
+  np.testing.assert_allclose(float(precision), tp.sum() / (sel.sum() + 1e-8), rtol=1e-6)
+  np.testing.assert_allclose(float(recall), tp.sum() / (rel.sum() + 1e-8), rtol=1e-6)
+  with pytest.raises(ValueError, match="edge_counts"):
+    metrics.edge_counts(pred, target, mask[:, :4])
