@@ -3,11 +3,12 @@
   python bench/bench_edgeconnect.py                       # 256x256, batch 4, with and without VGG-19 terms
   python bench/bench_edgeconnect.py --size 128 --steps 3 --vgg without
 
-Ours: `jaxinpaint.training.edgeconnect.train_step` (jitted, the same function train.py runs), paper widths.
+Ours: the EdgeConnect task's `train_step` (`jaxinpaint.tasks.edgeconnect`, jitted, the same function train.py
+runs), paper widths.
 PyTorch: the authors' published layers (knazeri/edge-connect `InpaintGenerator`, `Discriminator`, the
 `InpaintingModel.process` + `backward` sequence: D real/fake, D Adam step, G loss with L1 + adversarial
 [+ VGG-19 perceptual + style], G Adam step), rebuilt here from torch.nn. VGG-19 weights are random on both
-sides (timing only; no download). Prints images/s side by side and the speed-up (issue 8 target: >= 1.3x).
+sides (timing only; no download). Prints images/s side by side and the speed-up (target: >= 1.3x).
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def torch_step_fn(size: int, batch: int, with_vgg: bool):
 
 def jax_step_fn(size: int, batch: int, with_vgg: bool):
   import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
-  from jaxinpaint.training import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import edgeconnect as tec  # pylint: disable=import-outside-toplevel
   spec = importlib.util.spec_from_file_location('ec', REPO / 'configs' / 'edgeconnect_places2.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -151,8 +153,9 @@ def jax_step_fn(size: int, batch: int, with_vgg: bool):
        'mask': (rng.random((batch, size, size, 1)) > 0.3).astype(np.float32),
        'gray': rng.random((batch, size, size, 1), np.float32),
        'edge': (rng.random((batch, size, size, 1)) > 0.9).astype(np.float32)}
-  state = tec.init_state(config, jax.random.PRNGKey(0), b)
-  step = jax.jit(lambda s, x: tec.train_step(config, s, x), donate_argnums=(0,))
+  task = tasks.build(config)
+  state = task.init_state(jax.random.PRNGKey(0), b)
+  step = jax.jit(task.train_step, donate_argnums=(0,))
   holder = {'state': state}
 
   def run():

@@ -9,7 +9,6 @@ temporaries of the step) and the process's max RSS.
 """
 
 import argparse
-import functools
 import importlib.util
 import pathlib
 import resource
@@ -21,7 +20,8 @@ import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
-from jaxinpaint.training import loop, mesh as mesh_lib, registry  # noqa: E402
+from jaxinpaint import tasks  # noqa: E402
+from jaxinpaint.training import loop, mesh as mesh_lib  # noqa: E402
 
 CASES = {
     'pconv_celeba': ('pconv_celeba.py', {'batch_size': 4, 'image_size': 256}),
@@ -45,15 +45,15 @@ def load_config(name: str):
 
 def bench(name: str, steps: int) -> dict:
   config = load_config(name)
-  module = registry.get(config.model)
+  task = tasks.build(config)
   mesh = mesh_lib.create_mesh()
   rng = np.random.default_rng(0)
   b, s = config.batch_size, config.image_size
   batch = {'image': rng.random((b, s, s, 3), dtype=np.float32),
            'mask': (rng.random((b, s, s, 1)) > 0.3).astype(np.float32)}
   dev_batch = mesh_lib.put_global_batch(batch, mesh)
-  state = loop.create_train_state(config, module, jax.random.PRNGKey(0), dev_batch, mesh_lib.replicated(mesh))
-  step = loop.make_train_step(config, module, mesh)
+  state = loop.create_train_state(task, jax.random.PRNGKey(0), dev_batch, mesh_lib.replicated(mesh))
+  step = loop.make_train_step(task, mesh)
   t0 = time.perf_counter()
   compiled = step.lower(state, dev_batch).compile()
   compile_s = time.perf_counter() - t0
