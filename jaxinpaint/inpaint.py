@@ -14,12 +14,11 @@ Command line (see `python -m jaxinpaint.inpaint --help`)::
 
 How an image of any size is handled (the networks need sizes divisible by their downsampling factor, the
 task's `required_multiple()`: PConv U-Net 2**num_levels, EdgeConnect 4): the image and mask are
-reflect-padded at the bottom/right to a
-*shape bucket* -- each side rounded up to a multiple of `lcm(bucket, multiple)` (bucket 64 by default) --
-run through the jitted network, cropped back, and composited (Liu et al. 2018, Eq. 'I_comp'): known pixels
-are copied from the input unchanged (bit-exact in the input's own dtype: uint8 stays uint8, float stays
-float), hole pixels come from the network. Differently sized images that fall into the same bucket reuse
-one compilation.
+reflect-padded at the bottom/right to a *shape bucket* -- each side rounded up to a multiple of
+`lcm(bucket, multiple)` (bucket 64 by default) -- run through the jitted network, cropped back, and
+composited (Liu et al. 2018, Eq. 'I_comp'): known pixels are copied from the input unchanged (bit-exact in
+the input's own dtype: uint8 stays uint8, float stays float), hole pixels come from the network. Differently
+sized images that fall into the same bucket reuse one compilation.
 
 Mask rule (one rule everywhere: API, CLI, demo): a mask is a *picture of the holes*.
 

@@ -145,6 +145,16 @@ def test_registry_builds_and_checks_the_protocol():
     type('NoSteps', (tasks.Task,), {})(tiny_config())
 
 
+def test_the_protocol_check_covers_the_documented_members():
+  """`tasks.build` checks exactly the members the protocol's documentation lists."""
+  import re  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import base  # pylint: disable=import-outside-toplevel
+  documented = re.findall(r'`(\w+)(?:\(|`:)', base.__doc__)
+  assert len(documented) == len(set(documented)) and set(documented) == set(tasks.PROTOCOL)
+  for task in (tasks.build(tiny_config()), TinyTask(tiny_config())):
+    assert all(hasattr(task, m) for m in tasks.PROTOCOL)
+
+
 # ------------------------------------------------------------------------------------------- training
 
 def test_trains_checkpoints_and_resumes(trained):

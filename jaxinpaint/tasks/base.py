@@ -9,8 +9,8 @@ Nobody outside `jaxinpaint.tasks` and `jaxinpaint.models` asks which model it ho
 Members (`PROTOCOL`; `jaxinpaint.tasks.build` checks that a task has all of them):
 
   Identity
-    `name`: the `config.model` it was built for.  `label`: a human name (the demo's method list).
-    `predicts_edges`: True when `predict` also returns the edge map it conditioned on.
+    `name`: the `config.model` it was built for.  `config`: that config.  `label`: a human name (the
+    demo's method list).  `predicts_edges`: True when `predict` also returns the edge map it conditioned on.
   Configuration
     `validate()`: raises ValueError with one line for a config this model cannot train; never prints,
       never compiles.

@@ -69,10 +69,12 @@ def validate_config(config: Config, *, num_devices: int | None = None,
   if num_devices is None:
     num_devices = jax.device_count()
   if config.batch_size % num_devices:
+    suggestion = max(1, config.batch_size // num_devices) * num_devices
     raise ConfigError(f'config.batch_size={config.batch_size} must be divisible by the number of devices '
-                      f'({num_devices}); e.g. --config.batch_size={max(1, config.batch_size // num_devices) * num_devices}')
+                      f'({num_devices}); e.g. --config.batch_size={suggestion}')
   if config.batch_size % num_processes:
-    raise ConfigError(f'config.batch_size={config.batch_size} must be divisible by config.num_processes={num_processes}')
+    raise ConfigError(f'config.batch_size={config.batch_size} must be divisible by '
+                      f'config.num_processes={num_processes}')
   for field in ('log_every', 'checkpoint_every', 'sample_every'):
     if int(config.get(field, 1)) <= 0:
       raise ConfigError(f'config.{field}={config.get(field)} must be a positive integer')
