@@ -4,8 +4,8 @@
   python train.py --config configs/pconv_tiny.py:phase2 --workdir /tmp/tiny_ft --config.init_from=/tmp/tiny
 
 Expected cost: under a minute per phase (each command above under `time`: 44-47 s wall, 29-31 s user + sys,
-13 s of it the first step's compilation; 2 cores at load average 4-5). Not meant to learn anything useful; every
-training feature (phases, checkpoints, sharding, pictures) is exercised.
+13 s of it the first step's compilation; 2 cores at load average 4-5). Not meant to learn anything useful;
+every training feature (phases, checkpoints, sharding, pictures) is exercised.
 """
 
 import ml_collections
