@@ -31,7 +31,7 @@ RECIPES = {
     'edgeconnect_quickstart': common.STAGES,
 }
 _HISTORY = re.compile(r'\b(first|second|third|fourth|fifth|this|previous|earlier|last) sessions?\b|'
-                      r'\bissue ?#?[0-9]+|github issue', re.IGNORECASE)
+                      r'\bissue ?#?[0-9]+|github +issue', re.IGNORECASE)
 
 
 def load(spec: str):
