@@ -1,4 +1,4 @@
-"""PConv U-Net that trains in under an hour on 2 CPU cores and is evaluated at 256x256 (issue 10).
+"""PConv U-Net that trains in under an hour on 2 CPU cores and is evaluated at 256x256.
 
   python train.py --config configs/pconv_cpu_hour.py --workdir runs/pconv_cpu_hour
   python train.py --config configs/pconv_cpu_hour.py:phase2 --workdir runs/pconv_cpu_hour_ft
@@ -6,7 +6,8 @@
 Expected cost: 56 wall-minutes on an idle 2-core machine (103 CPU-minutes of the trainer): phase 1 at 64x64
 (12000 steps, 12 min) then phase 2 at 128x128 (10000 steps, 44 min; frozen encoder BN, cosine lr from 6e-4,
 plus a 1 - SSIM term). Result on the 297 Places2/PSV evaluation pairs: 25.75 dB / 0.8419 SSIM, best of
-Telea/NS/PatchMatch on both in every hole-ratio bucket except SSIM in (0.1, 0.2] (docs/quality.md).
+Telea/NS/PatchMatch on both in every hole-ratio bucket except SSIM in (0.1, 0.2] (docs/quality.md: the
+commands above, then `python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft`).
 
 Training data: the 524 real photos of `../shared/data/natural` (BSDS500 + Kodak24), random crops at native
 resolution; masks: the procedural irregular generator mixed with EdgeConnect's blocks. Never the evaluation
@@ -21,59 +22,36 @@ Choices (crop size, width/depth, learning rate, warm-up, hole weight, mask mix) 
 the evidence table (what was tried, what it gave) is in docs/quality.md.
 """
 
-import importlib.util
-import pathlib
-
 import ml_collections
 
-# ../shared/data/natural relative to the repository (this file is REPO/configs/pconv_cpu_hour.py).
-_NATURAL = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'natural'
-_RUNS = pathlib.Path(__file__).resolve().parents[1] / 'runs'
-
-
-def _base(arg: str) -> ml_collections.ConfigDict:
-  spec = importlib.util.spec_from_file_location('pconv_places2', pathlib.Path(__file__).with_name('pconv_places2.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+from configs import common
 
 
 def get_config(arg: str = '') -> ml_collections.ConfigDict:
   """`arg` '' / 'phase1' (train from scratch) or 'phase2' (fine-tune with frozen encoder BN, lower lr)."""
-  config = _base(arg)
-  config.unlock()
-  config.images = str(_NATURAL)
-  config.masks = 'mix:irregular=3,block=1'
-  config.crop = 'random'
-  # Held-out validation loss on scikit-image's unseen photos (cheap; places/psv stay untouched until the
-  # separate evaluate.py run).
-  config.eval_images = 'builtin:heldout'
-  config.eval_masks = 'irregular'
-  config.eval_limit = 8
+  phase = common.parse_arg(arg, common.PHASES)
+  config = common.pconv(phase)
+  # Validation loss on scikit-image's unseen photos (cheap; places/psv stay untouched until the separate
+  # evaluate.py run).
+  common.cpu_run(config, image_size=64, eval_limit=8, images=str(common.SHARED_DATA / 'natural'),
+                 masks='mix:irregular=3,block=1')
   config.evaluate_at_end = False
-  config.image_size = 64
-  config.batch_size = 8
-  config.num_workers = 0
-  config.pconv.num_levels = 5
-  # Width 32-128 (third session): with XLA's Eigen convolutions a step costs about as much as at 16-64 (0.057
-  # vs 0.035 s at 64x64, 0.25 vs 0.19 s at 128x128), and the wider net learns more per step (docs/quality.md).
-  config.pconv.features = (32, 64, 128, 128, 128)
-  config.pconv.kernel_sizes = (7, 5, 5, 3, 3)
+  # Width 32-128: with XLA's Eigen convolutions a step costs about as much as at 16-64 (0.057 vs 0.035 s at
+  # 64x64, 0.25 vs 0.19 s at 128x128), and the wider net learns more per step (docs/quality.md).
+  common.pconv_unet(config, features=(32, 64, 128, 128, 128), kernel_sizes=(7, 5, 5, 3, 3))
   config.loss.perceptual = 0.0
   config.loss.style = 0.0
-  config.loss.hole = 6.0
-  config.loss.allow_missing_vgg = True
   config.learning_rate = 2e-3
   config.warmup_steps = 200
   config.num_steps = 12000  # 12 wall-minutes on the idle machine (22 CPU-minutes), docs/quality.md
   config.checkpoint_every = 2000
-  if arg == 'phase2':
+  if phase == 2:
     # Phase 2 (paper sec. 4: frozen encoder BN) at 128x128: the larger crop shows holes closer to their size
-    # in pixels at the 256x256 evaluation (docs/quality.md: +0.5 dB over phase 2 at 64x64). Cosine decay to
-    # 0 and a 1 - SSIM term on the composite (not in the paper; it stands in for the perceptual/style terms
-    # that suppress blotchy fills when VGG weights exist): docs/quality.md, runs A-E (+0.0044 SSIM and
-    # +0.07 dB in 600 steps over the same steps without it).
-    config.init_from = str(_RUNS / 'pconv_cpu_hour')
+    # in pixels at the 256x256 evaluation (docs/quality.md, run e7: +0.5 dB over phase 2 at 64x64, run e5).
+    # Cosine decay to 0 and a 1 - SSIM term on the composite (not in the paper; it stands in for the
+    # perceptual/style terms that suppress blotchy fills when VGG weights exist): docs/quality.md, runs A-E
+    # (+0.0044 SSIM and +0.07 dB in 600 steps over the same steps without it).
+    config.init_from = str(common.RUNS / 'pconv_cpu_hour')
     config.image_size = 128
     config.learning_rate = 6e-4
     config.lr_schedule = 'cosine'
@@ -88,5 +66,4 @@ def get_config(arg: str = '') -> ml_collections.ConfigDict:
   # Every checkpoint is kept: evaluating them afterwards gives the learning curve (docs/quality_curve.png).
   config.keep_checkpoints = 1000
   config.keep_best = 0
-  config.lock()
-  return config
+  return config.lock()
