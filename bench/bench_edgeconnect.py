@@ -14,9 +14,9 @@ sides (timing only; no download). Prints images/s side by side and the speed-up 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -138,10 +138,9 @@ def jax_step_fn(size: int, batch: int, with_vgg: bool):
   from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
   from jaxinpaint.tasks import edgeconnect as tec  # pylint: disable=import-outside-toplevel
-  spec = importlib.util.spec_from_file_location('ec', REPO / 'configs' / 'edgeconnect_places2.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.base_config(2)
+  sys.path.insert(0, str(REPO))  # the configs package
+  from configs import common  # pylint: disable=import-outside-toplevel
+  config = common.edgeconnect(2)  # configs/edgeconnect_places2.py:stage2, unlocked
   config.image_size, config.batch_size = size, batch
   config.loss.allow_missing_vgg = True
   if with_vgg:  # random VGG-19 weights: same FLOPs as the real ones, no download

@@ -9,7 +9,7 @@ temporaries of the step) and the process's max RSS.
 """
 
 import argparse
-import importlib.util
+import importlib
 import pathlib
 import resource
 import sys
@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the configs package
 
 from jaxinpaint import tasks  # noqa: E402
 from jaxinpaint.training import loop, mesh as mesh_lib  # noqa: E402
@@ -31,10 +32,7 @@ CASES = {
 
 def load_config(name: str):
   filename, overrides = CASES[name]
-  spec = importlib.util.spec_from_file_location(name, REPO / 'configs' / filename)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = importlib.import_module(f'configs.{pathlib.Path(filename).stem}').get_config()
   config.unlock()
   config.loss.allow_missing_vgg = True  # no VGG weights offline: the step without perceptual/style terms
   for k, v in overrides.items():

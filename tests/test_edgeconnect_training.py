@@ -11,7 +11,6 @@ killed, resumed and reference runs compile once between them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -31,10 +30,8 @@ PY = sys.executable
 # ------------------------------------------------------------------------------------------- helpers
 
 def tiny_config(stage_: int, /, **overrides):
-  spec = importlib.util.spec_from_file_location('ecq', REPO / 'configs' / 'edgeconnect_quickstart.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(f'stage{stage_}')
+  from configs import edgeconnect_quickstart  # pylint: disable=import-outside-toplevel
+  config = edgeconnect_quickstart.get_config(f'stage{stage_}')
   config.unlock()
   config.image_size = 32
   config.batch_size = 4

@@ -284,16 +284,10 @@ def test_evaluate_py_unreadable_files(shared_data, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_pconv_workdir(tmp_path_factory):
   """A tiny PConv U-Net trained for 10 steps by the trainer (configs/pconv_tiny.py)."""
-  training = pytest.importorskip("jaxinpaint.training")
-  config_path = REPO / "configs" / "pconv_tiny.py"
-  if not config_path.is_file():
-    pytest.skip("configs/pconv_tiny.py (the trainer's tiny config) is not present")
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("pconv_tiny", config_path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  from configs import pconv_tiny
+  from jaxinpaint import training
   workdir = tmp_path_factory.mktemp("tiny_pconv")
-  training.train_and_evaluate(module.get_config(), str(workdir), progress=False)
+  training.train_and_evaluate(pconv_tiny.get_config(), str(workdir), progress=False)
   return workdir
 
 

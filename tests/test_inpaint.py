@@ -69,7 +69,6 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   Training even one EdgeConnect step compiles four GAN updates (minutes on 2 shared cores); inference only
   needs a restorable checkpoint of the right structure, so the state is initialised and saved directly.
   """
-  import importlib.util
   import json
   if not (REPO / 'configs/edgeconnect_quickstart.py').is_file():
     pytest.skip('configs/edgeconnect_quickstart.py is not in this checkout')
@@ -85,10 +84,8 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   import jax
   from jaxinpaint import checkpoint as ckpt
   from jaxinpaint import tasks
-  spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
-  config_module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(config_module)
-  config = config_module.get_config('stage4')
+  from configs import edgeconnect_quickstart
+  config = edgeconnect_quickstart.get_config('stage4')
   config.unlock()
   config.image_size = 32
   config.edgeconnect.features = 8

@@ -194,10 +194,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 def test_fresh_run_that_needs_init_from_is_refused_before_compiling(tmp_path):
   """PConv's phase 2 needs a phase-1 workdir: the loop asks the task (`requires_init_from`)."""
-  import importlib.util  # pylint: disable=import-outside-toplevel
-  spec = importlib.util.spec_from_file_location('pconv_tiny', REPO / 'configs' / 'pconv_tiny.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  from configs import pconv_tiny as module  # pylint: disable=import-outside-toplevel
   config = module.get_config('phase2')
   assert tasks.build(config).requires_init_from() and tasks.build(module.get_config()).requires_init_from() is None
   with pytest.raises(training.ConfigError, match='config.phase=2 fine-tunes a phase-1 model: set --config.init_from'):

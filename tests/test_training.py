@@ -426,15 +426,12 @@ def test_sample_grid_columns_in_display_order():
 
 def test_vgg_banners_come_from_the_tasks(capsys):
   """Each task's warnings name its own VGG (PConv: VGG-16, EdgeConnect: VGG-19); validation prints nothing."""
-  import importlib.util  # pylint: disable=import-outside-toplevel
   sys.path.insert(0, str(REPO / 'tests'))
   import training_worker  # pylint: disable=import-outside-toplevel
+  from configs import edgeconnect_quickstart as module  # pylint: disable=import-outside-toplevel
   from jaxinpaint import tasks, training  # pylint: disable=import-outside-toplevel
   pconv_config = training_worker.tiny_config()
   assert any('VGG-16' in w for w in tasks.build(pconv_config).warnings())
-  spec = importlib.util.spec_from_file_location('edgeconnect_quickstart', REPO / 'configs/edgeconnect_quickstart.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
   config = module.get_config('stage4')
   assert config.loss.allow_missing_vgg and not config.get('vgg_weights') and config.loss.perceptual > 0
   warnings = tasks.build(config).warnings()

@@ -9,7 +9,6 @@
 between two checkpoints at a known place.
 """
 
-import importlib.util
 import pathlib
 import sys
 import time
@@ -22,10 +21,8 @@ import numpy as np  # noqa: E402
 
 
 def tiny_config(arg: str = ''):
-  spec = importlib.util.spec_from_file_location('pconv_tiny', REPO / 'configs' / 'pconv_tiny.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  from configs import pconv_tiny  # pylint: disable=import-outside-toplevel
+  return pconv_tiny.get_config(arg)
 
 
 def apply_overrides(config, overrides):
