@@ -58,8 +58,8 @@ from jaxinpaint import masks as masks_lib
 __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
     "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
-    "load_image", "to_rgb_float", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline", "EvalPair",
-    "create_eval_pairs",
+    "load_image", "to_rgb_float", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline",
+    "EvalPair", "create_eval_pairs",
 ]
 
 IMAGE_EXTENSIONS = masks_lib.IMAGE_EXTENSIONS  # one list for images and masks
