@@ -5,7 +5,6 @@ the import direction (the building blocks import no model)."""
 import functools
 import hashlib
 import http.server
-import json
 import os
 import pathlib
 import socket
@@ -103,14 +102,9 @@ def test_cli_covers_every_detected_architecture():
     cli.specs_for("inception_torchvision")
 
 
-def test_building_blocks_import_no_model():
+def test_building_blocks_import_no_model(modules_loaded_by):
   """Imports point down: the weights package (formats, porting, fetch) loads without any model."""
-  code = ("import json, sys, jaxinpaint; before = set(sys.modules); import jaxinpaint.weights; "
-          "print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith('jaxinpaint.'))))")
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          check=False)
-  assert result.returncode == 0, result.stderr
-  loaded = json.loads(result.stdout)
+  loaded = modules_loaded_by("jaxinpaint.weights")
   assert "jaxinpaint.weights.porting" in loaded
   assert [m for m in loaded if not m.startswith("jaxinpaint.weights.")] == ["jaxinpaint.weights"]
   assert "jaxinpaint.weights.cli" not in loaded

@@ -63,8 +63,7 @@ def l1_hole(output: ArrayLike, target: ArrayLike, mask: ArrayLike) -> Array:
     [Liu2018] L_hole, with the errata (size-averaged L1).
   """
   check_images(output, target, mask)
-  diff = jnp.abs(as_float(output) - as_float(target))
-  return jnp.mean((1.0 - as_float(mask)) * diff)
+  return _weighted_l1(output, target, 1.0 - as_float(mask))
 
 
 def l1_valid(output: ArrayLike, target: ArrayLike, mask: ArrayLike) -> Array:
@@ -86,8 +85,12 @@ def l1_valid(output: ArrayLike, target: ArrayLike, mask: ArrayLike) -> Array:
     [Liu2018] L_valid, with the errata (size-averaged L1).
   """
   check_images(output, target, mask)
-  diff = jnp.abs(as_float(output) - as_float(target))
-  return jnp.mean(as_float(mask) * diff)
+  return _weighted_l1(output, target, as_float(mask))
+
+
+def _weighted_l1(output: ArrayLike, target: ArrayLike, weight: Array) -> Array:
+  """mean(weight * |output - target|) over all N*H*W*C elements (a (N, H, W, 1) weight broadcasts)."""
+  return jnp.mean(weight * jnp.abs(as_float(output) - as_float(target)))
 
 
 def perceptual(out_features: Features, comp_features: Features, gt_features: Features,
