@@ -1,7 +1,10 @@
 """Shared test helpers: where the real data lives, and torch availability."""
 
+import json
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -27,3 +30,19 @@ def artifacts_dir() -> pathlib.Path:
   path = REPO_ROOT / "test-artifacts"
   path.mkdir(exist_ok=True)
   return path
+
+
+@pytest.fixture(scope="session")
+def modules_loaded_by():
+  """``modules_loaded_by(module)``: the ``jaxinpaint.*`` modules a fresh interpreter loads for ``import
+  module`` beyond ``import jaxinpaint`` (for tests of the import direction)."""
+  return _modules_loaded_by
+
+
+def _modules_loaded_by(module: str) -> list[str]:
+  code = ("import json, sys, jaxinpaint; before = set(sys.modules); import " + module + "; "
+          "print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith('jaxinpaint.'))))")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          check=False)
+  assert result.returncode == 0, result.stderr
+  return json.loads(result.stdout)

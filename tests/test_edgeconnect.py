@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxinpaint import weights
 from jaxinpaint.models import edgeconnect as ec
 
 
@@ -207,3 +208,49 @@ def test_convert_rejects_wrong_state_dict():
     ec.convert_torch_state_dict({"foo.weight": np.zeros((1,))}, kind="edge")
   with pytest.raises(ValueError, match="kind"):
     ec.convert_torch_state_dict({}, kind="bogus")
+
+
+def _random_authors_state_dict(**config):
+  rng = np.random.default_rng(3)
+  return {name: rng.normal(size=weights.torch_shape(spec)).astype(np.float32)
+          for name, spec in ec.param_specs(**config).items()}
+
+
+def test_convert_uses_authors_names_and_layouts():
+  """G1 with spectral norm, 1 residual block: the authors' keys, OIHW convs and IOHW transposed convs."""
+  sd = _random_authors_state_dict(kind="edge", in_channels=3, features=8, residual_blocks=1, spectral_norm=True)
+  normed = [f"encoder.{i}" for i in (1, 4, 7)] + ["decoder.0", "decoder.3"]
+  want = {f"{p}.{n}" for p in normed for n in ("weight_orig", "weight_u", "weight_v", "bias")}
+  want |= {f"middle.0.conv_block.{i}.{n}" for i in (1, 5) for n in ("weight_orig", "weight_u", "weight_v")}
+  want |= {"decoder.7.weight", "decoder.7.bias"}
+  assert set(sd) == want
+  variables = ec.convert_torch_state_dict({"module." + k: v for k, v in sd.items()}, kind="edge",
+                                          residual_blocks=1)
+  net, spectral = variables["params"]["net"], variables[ec.SPECTRAL]["net"]
+  assert net["enc1"]["kernel"][1, 2, 0, 5] == sd["encoder.1.weight_orig"][5, 0, 1, 2]  # (out, in, kh, kw)
+  assert net["dec1"]["kernel"][1, 2, 3, 4] == sd["decoder.0.weight_orig"][3, 4, 1, 2]  # (in, out, kh, kw)
+  assert "bias" not in net["res1"]["conv1"] and "u" not in spectral.get("dec3", {})
+  np.testing.assert_array_equal(spectral["dec1"]["v"], sd["decoder.0.weight_v"])
+  # The porter copies: the result never aliases the caller's (possibly live torch) buffers.
+  sd["decoder.0.weight_u"][0] += 1.0
+  assert spectral["dec1"]["u"][0] != sd["decoder.0.weight_u"][0]
+  # Checkpoints from torch < 1.1 lack weight_v: normalize(W^T u) with W in torch's (C_out, -1) layout.
+  old = {k: v for k, v in sd.items() if not k.endswith("weight_v")}
+  v = ec.convert_torch_state_dict(old, kind="edge", residual_blocks=1)[ec.SPECTRAL]["net"]["dec1"]["v"]
+  w = np.transpose(sd["decoder.0.weight_orig"], (1, 0, 2, 3)).reshape(16, -1)
+  want_v = w.T @ sd["decoder.0.weight_u"]
+  np.testing.assert_allclose(v, want_v / np.linalg.norm(want_v), rtol=1e-5)
+
+
+def test_convert_names_bad_tensors():
+  sd = _random_authors_state_dict(kind="inpaint", in_channels=4, features=8, residual_blocks=1,
+                                  spectral_norm=False)
+  bad = dict(sd, **{"middle.0.conv_block.5.weight": np.zeros((32, 16, 3, 3), np.float32)})
+  with pytest.raises(ValueError, match=r"'middle\.0\.conv_block\.5\.weight' has shape \(32, 16, 3, 3\), "
+                     r"expected \(32, 32, 3, 3\)"):
+    ec.convert_torch_state_dict(bad, kind="inpaint", residual_blocks=1)
+  with pytest.raises(ValueError, match=r"unexpected parameters .*middle\.1\.conv_block\.1\.weight"):
+    ec.convert_torch_state_dict(dict(sd, **{"middle.1.conv_block.1.weight": sd["middle.0.conv_block.1.weight"]}),
+                                kind="inpaint", residual_blocks=1)
+  with pytest.raises(ValueError, match=r"missing parameter 'middle\.1\.conv_block\.1\.bias'"):
+    ec.convert_torch_state_dict(sd, kind="inpaint", residual_blocks=2)

@@ -577,3 +577,22 @@ def test_edgeconnect_feature_losses_call_features_on_output_and_target_apart():
   assert len(seen) == 4
   for got, want in zip(seen, expected):
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_one_namespace_over_the_family_modules():
+  families = {"pconv": ("composite", "l1_valid", "l1_hole", "perceptual", "style", "total_variation",
+                        "pconv_loss", "PCONV_FEATURE_LAYERS"),
+              "edgeconnect": ("edgeconnect_l1", "edgeconnect_perceptual", "edgeconnect_style",
+                              "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS"),
+              "gan": ("adversarial", "feature_matching", "GAN_TYPES"), "ssim": ("dssim",)}
+  for module, names in families.items():
+    for name in names:
+      assert getattr(losses, name) is getattr(getattr(losses, module), name), name
+  assert set(losses.__all__) == {n for names in families.values() for n in names} | {"gram_matrix"}
+
+
+def test_losses_import_no_package_module_but_metrics(modules_loaded_by):
+  """The documented dependencies: JAX, NumPy and `jaxinpaint.metrics` (no network, no training code)."""
+  loaded = modules_loaded_by("jaxinpaint.losses")
+  assert "jaxinpaint.losses.gan" in loaded
+  assert [m for m in loaded if not m.startswith("jaxinpaint.losses")] == ["jaxinpaint.metrics"]

@@ -1,6 +1,6 @@
 """Tests for jaxinpaint.weights: reading the three formats, the convert CLI, architecture detection,
-clear errors, and the download helper (local servers and closed local ports only, never the
-internet)."""
+clear errors, the download helper (local servers and closed local ports only, never the internet), and
+the import direction (the building blocks import no model)."""
 
 import functools
 import hashlib
@@ -18,6 +18,7 @@ from safetensors.numpy import save_file
 
 from jaxinpaint import weights
 from jaxinpaint.models import inception, vgg
+from jaxinpaint.weights import cli
 
 
 def random_state_dict(specs, seed=0):
@@ -64,7 +65,7 @@ def test_convert_from_pth_handles_wrapped_and_prefixed_state_dicts(torch, tmp_pa
   torch.save({"state_dict": {"module." + k: torch.from_numpy(v) for k, v in state.items()},
               "epoch": 3}, src)
   dst = tmp_path / "vgg19.npz"
-  assert weights.convert(src, dst) == "vgg19"
+  assert cli.convert(src, dst) == "vgg19"
   assert_trees_equal(vgg.load_params(dst, depth=19), vgg.load_params(src, depth=19))
   # The recorded architecture is enforced when loading.
   with pytest.raises(ValueError, match=r"vgg19\.npz.*holds VGG-19 weights, expected VGG-16.*depth=19"):
@@ -78,22 +79,47 @@ def test_convert_inception_and_info(tmp_path, capsys):
   src = tmp_path / "pt_inception.safetensors"
   save_file(state, str(src))
   dst = tmp_path / "inception.npz"
-  assert weights.main(["convert", str(src), str(dst)]) == 0
-  assert weights.main(["info", str(dst)]) == 0
+  assert cli.main(["convert", str(src), str(dst)]) == 0
+  assert cli.main(["info", str(dst)]) == 0
   assert "pytorch-fid Inception-v3, 470 tensors" in capsys.readouterr().out
   assert_trees_equal(inception.load_variables(dst), inception.load_variables(src))
 
 
+@pytest.mark.parametrize("command", [[], ["convert"], ["info"], ["download"]])
+def test_module_help_exits_zero(command):
+  """``python -m jaxinpaint.weights [SUBCOMMAND] --help`` as users run it."""
+  result = subprocess.run([sys.executable, "-m", "jaxinpaint.weights", *command, "--help"],
+                          capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.startswith("usage: python -m jaxinpaint.weights " + " ".join(command))
+
+
+def test_cli_covers_every_detected_architecture():
+  assert set(cli.ARCH_SPECS) == set(weights.ARCHS)
+  for arch in weights.ARCHS:
+    assert weights.detect_arch(random_state_dict(cli.specs_for(arch))) == arch
+  with pytest.raises(ValueError, match=r"no parameter table for torchvision's ImageNet Inception-v3"):
+    cli.specs_for("inception_torchvision")
+
+
+def test_building_blocks_import_no_model(modules_loaded_by):
+  """Imports point down: the weights package (formats, porting, fetch) loads without any model."""
+  loaded = modules_loaded_by("jaxinpaint.weights")
+  assert "jaxinpaint.weights.porting" in loaded
+  assert [m for m in loaded if not m.startswith("jaxinpaint.weights.")] == ["jaxinpaint.weights"]
+  assert "jaxinpaint.weights.cli" not in loaded
+
+
 def test_cli_help_and_errors(tmp_path, capsys):
   with pytest.raises(SystemExit) as info:
-    weights.main(["--help"])
+    cli.main(["--help"])
   assert info.value.code == 0
   out = capsys.readouterr().out
   assert "convert" in out and "download" in out
-  assert weights.main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.npz")]) == 1
+  assert cli.main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.npz")]) == 1
   assert "missing.pth" in capsys.readouterr().err
   with pytest.raises(ValueError, match=r"out\.pth.*must end in \.npz"):
-    weights.convert(tmp_path / "missing.pth", tmp_path / "out.pth")
+    cli.convert(tmp_path / "missing.pth", tmp_path / "out.pth")
 
 
 # --------------------------------------------------------------------------------- reading errors
@@ -238,7 +264,7 @@ def test_download_http_error_and_unknown_name(local_server, tmp_path):
     weights.download("nothing.pth", url=f"{base}/nothing.pth", directory=tmp_path)
   with pytest.raises(ValueError, match="unknown weights name 'vgg11'"):
     weights.download("vgg11", directory=tmp_path)
-  assert weights.main(["download", "vgg11", "--dir", str(tmp_path)]) == 1
+  assert cli.main(["download", "vgg11", "--dir", str(tmp_path)]) == 1
 
 
 def test_known_weights_table_is_consistent():

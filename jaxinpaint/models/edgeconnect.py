@@ -35,17 +35,15 @@ variables.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+import functools
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-try:  # The fast exact convolution blocks (XLA:CPU's dilated / transposed convs are 10-30x slower).
-  from jaxinpaint import convs as _fast_convs
-except ImportError:  # pragma: no cover - before the performance work lands
-  _fast_convs = None
+from jaxinpaint import convs, weights
 
 SPECTRAL = "spectral"
 _SN_EPS = 1e-12
@@ -59,34 +57,14 @@ Array = jax.Array
 # Convolution primitives (the single swappable call sites).
 
 
-def _lax_conv2d(x: Array, kernel: Array, *, strides: int = 1, padding: int = 0, dilation: int = 1) -> Array:
-  p = ((padding, padding), (padding, padding)) if isinstance(padding, int) else padding
-  return jax.lax.conv_general_dilated(
-      x, kernel, window_strides=(strides, strides), padding=p, rhs_dilation=(dilation, dilation),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def _lax_conv_transpose2d(x: Array, kernel: Array, *, strides: int = 2, padding: int = 1) -> Array:
-  # torch conv_transpose2d == input-dilated conv with the spatially flipped kernel and padding k-1-p.
-  k = kernel.shape[0]
-  q = k - 1 - padding
-  return jax.lax.conv_general_dilated(
-      x, kernel[::-1, ::-1], window_strides=(1, 1), padding=((q, q), (q, q)),
-      lhs_dilation=(strides, strides), dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
 def conv2d(x: Array, kernel: Array, *, strides: int = 1, padding: int = 0, dilation: int = 1) -> Array:
   """Cross-correlation with zero padding, == torch `F.conv2d` on the HWIO port of the weight."""
-  if _fast_convs is not None:
-    return _fast_convs.conv2d(x, kernel, strides=strides, padding=padding, dilation=dilation)
-  return _lax_conv2d(x, kernel, strides=strides, padding=padding, dilation=dilation)
+  return convs.conv2d(x, kernel, strides=strides, padding=padding, dilation=dilation)
 
 
 def conv_transpose2d(x: Array, kernel: Array, *, strides: int = 2, padding: int = 1) -> Array:
   """== torch `F.conv_transpose2d` with kernel (kh, kw, in, out) = torch weight.permute(2, 3, 0, 1)."""
-  if _fast_convs is not None:
-    return _fast_convs.conv_transpose2d(x, kernel, strides=strides, padding=padding)
-  return _lax_conv_transpose2d(x, kernel, strides=strides, padding=padding)
+  return convs.conv_transpose2d(x, kernel, strides=strides, padding=padding)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -321,14 +299,18 @@ def inpaint_generator_inputs(image: Array, edge: Array, mask: Array) -> Array:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Porting the authors' checkpoints.
+# Porting the authors' checkpoints: a parameter table per configuration, ported by the shared porter
+# (`jaxinpaint.weights.port_state_dict`: shapes, dtypes and finiteness checked, extra keys refused).
+
+_KINDS = {"edge": "EdgeConnect's edge generator (G1)", "inpaint": "EdgeConnect's inpaint generator (G2)",
+          "discriminator": "EdgeConnect's discriminator"}
 
 
 def _torch_layout(kind: str, residual_blocks: int = 8) -> dict[tuple[str, ...], tuple[str, bool]]:
-  """Our module path -> (torch state_dict prefix, is_transposed)."""
+  """Our module path -> (torch state_dict prefix, is_transposed); the first entry is the input layer."""
   if kind == "discriminator":
     return {(f"conv{i}",): (f"conv{i}.0", False) for i in range(1, 6)}
-  if kind not in ("edge", "inpaint"):
+  if kind not in _KINDS:
     raise ValueError(f"kind: expected 'edge', 'inpaint' or 'discriminator', got {kind!r}")
   layout = {("net", "enc1"): ("encoder.1", False), ("net", "enc2"): ("encoder.4", False),
             ("net", "enc3"): ("encoder.7", False), ("net", "dec1"): ("decoder.0", True),
@@ -339,8 +321,62 @@ def _torch_layout(kind: str, residual_blocks: int = 8) -> dict[tuple[str, ...], 
   return layout
 
 
+@functools.lru_cache(maxsize=None)
+def param_specs(*, kind: str, in_channels: int, features: int = 64, residual_blocks: int = 8,
+                spectral_norm: bool) -> dict[str, weights.ParamSpec]:
+  """``{authors' torch name: ParamSpec}`` for every variable of one network configuration.
+
+  Built from the Flax variable tree (shapes via `jax.eval_shape`, nothing is computed), so it always
+  matches the modules: ``params/.../kernel`` <- ``{prefix}.weight`` (``weight_orig`` where spectrally
+  normalised; transposed convs keep torch's (C_in, C_out, kh, kw)), ``params/.../bias`` <- ``.bias``,
+  ``spectral/.../u`` <- ``.weight_u``, ``spectral/.../v`` <- ``.weight_v``.
+
+  Args:
+    kind: 'edge' (G1), 'inpaint' (G2) or 'discriminator' (D1 or D2).
+    in_channels: input channels (3 for G1, 4 for G2, 2 for D1, 3 for D2 in the paper).
+    features, residual_blocks, spectral_norm: the module attributes.
+  """
+  layout = _torch_layout(kind, residual_blocks)
+  if kind == "discriminator":
+    model = PatchDiscriminator(features=features, spectral_norm=spectral_norm)
+  else:
+    cls = EdgeGenerator if kind == "edge" else InpaintGenerator
+    model = cls(features=features, residual_blocks=residual_blocks, spectral_norm=spectral_norm)
+  shapes = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
+                          jax.ShapeDtypeStruct((1, 32, 32, in_channels), jnp.float32))
+  leaves = [(tuple(k.key for k in path), leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(shapes)[0]]
+  normalised = {keys[1:-1] for keys, _ in leaves if keys[0] == SPECTRAL}
+  specs = {}
+  for keys, leaf in leaves:
+    collection, module, name = keys[0], keys[1:-1], keys[-1]
+    prefix, transposed = layout[module]
+    if collection == SPECTRAL:
+      torch_name = f"{prefix}.weight_{name}"
+    elif name == "kernel":
+      torch_name = f"{prefix}.weight_orig" if module in normalised else f"{prefix}.weight"
+    else:
+      torch_name = f"{prefix}.{name}"
+    specs[torch_name] = weights.ParamSpec(keys, tuple(leaf.shape), transposed=transposed and name == "kernel")
+  return specs
+
+
+def _fill_spectral_v(sd: dict[str, np.ndarray], layout: Mapping[tuple[str, ...], tuple[str, bool]]) -> None:
+  """Adds `weight_v` = normalize(W^T u) where a spectrally normalised layer lacks it (torch < 1.1)."""
+  for prefix, transposed in layout.values():
+    w, u = sd.get(f"{prefix}.weight_orig"), sd.get(f"{prefix}.weight_u")
+    if w is None or u is None or f"{prefix}.weight_v" in sd or w.ndim != 4 or u.ndim != 1:
+      continue
+    mat = np.transpose(w, (1, 0, 2, 3)) if transposed else w  # torch's dim: C_out first
+    if mat.shape[0] == u.shape[0]:  # otherwise the porter reports u's shape
+      v = mat.reshape(u.shape[0], -1).T @ u
+      sd[f"{prefix}.weight_v"] = v / max(np.linalg.norm(v), _SN_EPS)
+
+
 def convert_torch_state_dict(state_dict: Mapping[str, Any], *, kind: str, residual_blocks: int = 8) -> dict:
   """Convert an authors' `state_dict` (tensors or arrays) into `{'params': ..., 'spectral': ...}`.
+
+  The configuration is read from the state_dict (spectral norm: `weight_orig` in the input layer; width
+  and input channels: its shape) and every tensor is checked against `param_specs` of that configuration.
 
   Args:
     state_dict: e.g. `torch.load('EdgeModel_gen.pth')['generator']`; a `module.` prefix (DataParallel) is
@@ -350,45 +386,24 @@ def convert_torch_state_dict(state_dict: Mapping[str, Any], *, kind: str, residu
     residual_blocks: number of residual blocks of the generator.
 
   Returns:
-    Variables for `EdgeGenerator` / `InpaintGenerator` / `PatchDiscriminator`; the 'spectral' entry is
-    present only when the checkpoint is spectrally normalised.
+    Variables for `EdgeGenerator` / `InpaintGenerator` / `PatchDiscriminator` (new float32 arrays); the
+    'spectral' entry is present only when the checkpoint is spectrally normalised.
+
+  Raises:
+    ValueError: unknown `kind`, no input layer, or a missing, mis-shaped, non-finite or unexpected tensor.
   """
-  # np.array copies: torch's state_dict tensors share storage with the live buffers (u, v change in place).
-  sd = {k[len("module."):] if k.startswith("module.") else k: np.array(
-      v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float32) for k, v in state_dict.items()}
-  params: dict = {}
-  spectral: dict = {}
-
-  def put(tree, path, name, value):
-    node = tree
-    for p in path:
-      node = node.setdefault(p, {})
-    node[name] = value
-
-  for path, (prefix, transposed) in _torch_layout(kind, residual_blocks).items():
-    if f"{prefix}.weight_orig" in sd:
-      w = sd[f"{prefix}.weight_orig"]
-      u = sd[f"{prefix}.weight_u"]
-      mat = (np.transpose(w, (1, 0, 2, 3)) if transposed else w).reshape(u.shape[0], -1)
-      v = sd.get(f"{prefix}.weight_v")
-      if v is None:
-        v = mat.T @ u
-        v = v / max(np.linalg.norm(v), _SN_EPS)
-      put(spectral, path, "u", u)
-      put(spectral, path, "v", v)
-    elif f"{prefix}.weight" in sd:
-      w = sd[f"{prefix}.weight"]
-    else:
-      raise ValueError(f"state_dict: no '{prefix}.weight' or '{prefix}.weight_orig' for a {kind!r} network "
-                       f"(keys start with {sorted(sd)[:4]})")
-    # conv (out, in, kh, kw) -> (kh, kw, in, out); transposed (in, out, kh, kw) -> (kh, kw, in, out).
-    put(params, path, "kernel", np.transpose(w, (2, 3, 0, 1) if transposed else (2, 3, 1, 0)))
-    if f"{prefix}.bias" in sd:
-      put(params, path, "bias", sd[f"{prefix}.bias"])
-  out = {"params": params}
-  if spectral:
-    out[SPECTRAL] = spectral
-  return out
+  layout = _torch_layout(kind, residual_blocks)
+  sd = weights.as_numpy_state_dict(state_dict)
+  first = next(iter(layout.values()))[0]
+  spectral_norm = f"{first}.weight_orig" in sd
+  w = sd.get(f"{first}.weight_orig" if spectral_norm else f"{first}.weight")
+  if w is None or w.ndim != 4:
+    raise ValueError(f"state_dict: no 4-D '{first}.weight' or '{first}.weight_orig' for a {kind!r} network "
+                     f"(keys start with {sorted(sd)[:4]})")
+  _fill_spectral_v(sd, layout)
+  specs = param_specs(kind=kind, in_channels=int(w.shape[1]), features=int(w.shape[0]),
+                      residual_blocks=residual_blocks, spectral_norm=spectral_norm)
+  return weights.port_state_dict(sd, specs, source=None, arch=_KINDS[kind], check=False)
 
 
 def count_params(params: Any) -> int:

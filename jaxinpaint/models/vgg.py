@@ -49,9 +49,9 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
   The gradient goes to the *first* maximum of each window in row-major order, as torch's kernels
   (``val > maxval``) and XLA's select-and-scatter (``>=``) do. Why not `flax.linen.max_pool`: on XLA:CPU
   its reduce-window gradient materialises index arrays and scatters, and a reduce-window feeding a
-  convolution is fused into a YNNPACK kernel that runs that convolution about 2.5x slower; avoiding both
-  took EdgeConnect's 256x256, batch-4 stage-2 step from 11.35 to 10.5-10.7 s. The forward here is the
-  maximum of the window's four strided corners and the gradient four elementwise selects.
+  convolution is fused into a YNNPACK kernel that runs that convolution about 2.5x slower (timings in
+  bench/RESULTS.md). The forward here is the maximum of the window's four strided corners, which XLA leaves
+  to its own convolutions, and the gradient four elementwise selects.
   """
   return _max_pool_2x2_fwd(x)[0]
 
