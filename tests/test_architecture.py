@@ -2,7 +2,8 @@
 
 The layers (README "Layout", DESIGN.md), each importing only from the layers below it:
 
-  entry points     train.py, evaluate.py, python -m jaxinpaint.{inpaint,demo,weights}
+  entry points     train.py, evaluate.py, python -m jaxinpaint.{inpaint,demo,weights} (demo/__main__.py,
+                   weights/__main__.py + weights/cli.py, which maps architecture names to the models)
   applications     training (may call evaluation for its end-of-run report), evaluation, inpaint, demo
                    (may use inpaint)
   predictor        jaxinpaint.predictor
@@ -29,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = 'jaxinpaint'
 ENTRY_SCRIPTS = ('train.py', 'evaluate.py')
 
-# Bottom to top. A module belongs to the first pattern it matches ('x.*' = x and everything under it).
+# Bottom to top. A module belongs to its most specific pattern ('x.*' = x and everything under it).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('building blocks', ('jaxinpaint', 'jaxinpaint.xla_cpu', 'jaxinpaint.convs', 'jaxinpaint.layers',
                          'jaxinpaint.metrics', 'jaxinpaint.masks', 'jaxinpaint.edges', 'jaxinpaint.data',
@@ -40,7 +41,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('predictor', ('jaxinpaint.predictor',)),
     ('applications', ('jaxinpaint.training.*', 'jaxinpaint.evaluation', 'jaxinpaint.inpaint',
                       'jaxinpaint.demo.*')),
-    ('entry points', ('train', 'evaluate', 'jaxinpaint.demo.__main__', 'jaxinpaint.weights.__main__')),
+    ('entry points', ('train', 'evaluate', 'jaxinpaint.demo.__main__', 'jaxinpaint.weights.__main__',
+                      'jaxinpaint.weights.cli')),
 )
 # Imports inside one layer: free among the building blocks (data uses masks and edges), inside one package
 # (jaxinpaint.training.loop -> jaxinpaint.training.mesh), and these named ones between applications.
@@ -113,15 +115,19 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _layer(name: str) -> int:
+  """The rank of `name`'s layer: its most specific pattern (an exact name beats a package's 'x.*')."""
+  best = None
   for rank, (_, patterns) in enumerate(LAYERS):
     for pattern in patterns:
-      if name == pattern.removesuffix('.*') or (pattern.endswith('.*') and name.startswith(pattern[:-1])):
-        matched = rank
-        break
-    else:
-      continue
-    return matched
-  raise AssertionError(f'module {name} is in no layer of LAYERS; add it to the table (and the README)')
+      exact = name == pattern.removesuffix('.*')
+      inside = pattern.endswith('.*') and name.startswith(pattern[:-1])
+      if exact or inside:
+        key = (len(pattern.removesuffix('.*')), not pattern.endswith('.*'))
+        if best is None or key > best[0]:
+          best = (key, rank)
+  if best is None:
+    raise AssertionError(f'module {name} is in no layer of LAYERS; add it to the table (and the README)')
+  return best[1]
 
 
 def _component(name: str) -> str:
@@ -190,6 +196,8 @@ def test_the_graph_sees_function_level_and_string_imports(tmp_path):
 def test_every_module_has_a_layer(graph):
   for name in graph:
     _layer(name)
+  names = [LAYERS[_layer(n)][0] for n in ('jaxinpaint.demo.__main__', 'jaxinpaint.demo', 'jaxinpaint.tasks.pconv')]
+  assert names == ['entry points', 'applications', 'tasks']
 
 
 def test_no_import_cycles(graph):
