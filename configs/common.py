@@ -169,8 +169,6 @@ def _shared_fields(model: str, *, sample_every: int, evaluate_at_end: bool) -> m
   config.process_id = 0
   config.coordinator_address = ''
 
-  # Test hook (negative = off): feed a NaN batch at this step (non-finite-loss handling).
-  config.debug_nan_step = -1
   return config
 
 
