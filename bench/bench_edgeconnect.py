@@ -7,7 +7,7 @@ Ours: `jaxinpaint.training.edgeconnect.train_step` (jitted, the same function tr
 PyTorch: the authors' published layers (knazeri/edge-connect `InpaintGenerator`, `Discriminator`, the
 `InpaintingModel.process` + `backward` sequence: D real/fake, D Adam step, G loss with L1 + adversarial
 [+ VGG-19 perceptual + style], G Adam step), rebuilt here from torch.nn. VGG-19 weights are random on both
-sides (timing only; no download). Prints images/s side by side and the speed-up (issue 8 target: >= 1.3x).
+sides (timing only; no download). Prints images/s side by side and the speed-up (ours / PyTorch).
 """
 
 from __future__ import annotations

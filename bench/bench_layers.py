@@ -1,6 +1,6 @@
 """Layer micro-benchmarks: forward + input gradient + weight gradient, ours vs XLA native vs PyTorch.
 
-The EdgeConnect layer shapes of issue 7 at 256x256, batch 4, fp32 (NHWC in JAX, NCHW in torch):
+EdgeConnect's layer shapes at 256x256, batch 4, fp32 (NHWC in JAX, NCHW in torch):
   7x7 conv 4->64 (stride 1, padding 3) at 256x256; 4x4 stride-2 convs 64->128 (256x256 input) and
   128->256 (128x128 input); dilated-2 3x3 conv 256->256 at 64x64; 4x4 stride-2 transposed convs
   256->128 (64x64 input) and 128->64 (128x128 input).
@@ -32,7 +32,7 @@ LAYERS = {
     "dil2_conv3x3_256": ("conv", 256, 256, 3, 1, 2, 2, 64),
     "convT4x4s2_256to128": ("convT", 256, 128, 4, 2, 1, 1, 64),
     "convT4x4s2_128to64": ("convT", 128, 64, 4, 2, 1, 1, 128),
-    # Not in issue 7's list but on EdgeConnect's path: the residual blocks' undilated conv and the
+    # Also on EdgeConnect's path: the residual blocks' undilated conv and the
     # generators' last 7x7 conv to 3 channels (few output channels: a shape CPU libraries handle badly).
     "conv3x3_256": ("conv", 256, 256, 3, 1, 1, 1, 64),
     "conv7x7_64to3": ("conv", 64, 3, 7, 1, 3, 1, 256),

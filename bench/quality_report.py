@@ -1,4 +1,4 @@
-"""Regenerates the quality evidence of docs/quality.md from a PConv training workdir (issue 10).
+"""Regenerates the quality evidence of docs/quality.md from a PConv training workdir.
 
   python bench/quality_report.py --workdir runs/pconv_cpu_hour --eval_dir /tmp/quality_eval --out_dir docs
   python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft ...   # phase 1 + 2

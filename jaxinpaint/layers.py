@@ -48,9 +48,6 @@ MaskGroups = Sequence[tuple[Array, int]]
 MaskLike = Union[Array, MaskGroups]
 IntPair = Union[int, Sequence[int]]
 
-_DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-
-
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
   if isinstance(value, int):
     pair = (value, value)
@@ -61,8 +58,7 @@ def _pair(value: IntPair, name: str) -> tuple[int, int]:
   return pair  # type: ignore[return-value]
 
 
-def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int],
-                impl: str | None = None) -> Array:
+def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int]) -> Array:
   """Sums an (N, H, W, 1) map over every kh x kw window, zero padded by k // 2 on each side.
 
   One single-channel window sum (`convs.window_sum`), the cheap replacement for NVIDIA's convolution of
@@ -70,7 +66,7 @@ def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int
   multi-channel reference whatever the summation order.
   """
   (kh, kw), (sh, sw) = kernel_hw, strides
-  return convs.window_sum(count_map, (kh, kw), strides=(sh, sw), padding=(kh // 2, kw // 2), impl=impl)
+  return convs.window_sum(count_map, (kh, kw), strides=(sh, sw), padding=(kh // 2, kw // 2))
 
 
 def _expand_mask(x: Array, mask: MaskLike) -> tuple[Array, Array]:
@@ -161,7 +157,7 @@ def partial_conv(
   mask_x, count = _expand_mask(x, mask)
 
   raw = convs.conv2d(x * mask_x, kernel, strides=strides, padding=(kh // 2, kw // 2), impl=impl)
-  valid_count = _window_sum(count, (kh, kw), strides, impl)  # sum(M), exact small integers
+  valid_count = _window_sum(count, (kh, kw), strides)  # sum(M), exact small integers
   return _pconv_output(raw, valid_count, x.shape[-1] * kh * kw, bias)
 
 
@@ -260,7 +256,7 @@ def upsample_partial_conv(
     sm = lax.stop_gradient(skip_mask).astype(jnp.float32)
     raw = raw + convs.conv2d(skip.astype(dtype) * sm.astype(dtype), kernel[:, :, cx:],
                              padding=(kh // 2, kw // 2), impl="fast")
-    count = count + cs * _window_sum(sm, (kh, kw), (1, 1), "fast")
+    count = count + cs * _window_sum(sm, (kh, kw), (1, 1))
   return _pconv_output(raw, count, (cx + cs) * kh * kw, bias)
 
 

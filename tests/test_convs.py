@@ -72,24 +72,45 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["default", "ynnpack_rows", "ynnpack_per_tap_space_to_batch"])
+def _implementations(stage, g):
+  return [name for name, impl in convs.STAGES[stage].items() if impl.applies(g)]
+
+
 @pytest.mark.parametrize("hw, cin, cout, k, strides, padding, dilation", CONV_CASES)
-def test_conv2d_fast_equals_lax_values_and_grads(monkeypatch, variant, hw, cin, cout, k, strides, padding,
-                                                 dilation):
-  # default (XLA's Eigen convolutions, as `import jaxinpaint` sets up): native weight gradient, or the
-  # shifted-dy product for <= 4 output channels at stride 1 (the cout 3/4 cases here).
-  if variant.startswith("ynnpack"):  # the weight gradients used under XLA's YNNPACK convolutions
-    monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: True)
-  if variant == "ynnpack_per_tap_space_to_batch":  # one dot per tap, dilation as space-to-batch
-    monkeypatch.setattr(convs, "_ROW_GROUPING_MAX_CIN", 0)
-    monkeypatch.setattr(convs, "_DILATED_AS_SPACE_TO_BATCH", True)
+def test_every_implementation_equals_lax_values_and_grads(hw, cin, cout, k, strides, padding, dilation):
+  # Each implementation of each stage that applies to the shape, forced in turn, against lax (values, dx,
+  # dW) and the NumPy direct sum (values).
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (k, k, cin, cout))
   pad = convs._padding(padding)
   fast = lambda x, w: convs.conv2d(x, w, strides=strides, padding=padding, dilation=dilation, impl="fast")
   ref = lambda x, w: _lax_conv(x, w, (strides, strides), pad, (dilation, dilation))
-  _assert_same_fn_and_grads(fast, ref, x, w)
+  g = convs.ConvGeometry.of(x, w, pad, (strides, strides), (dilation, dilation))
   expected = _numpy_conv2d(x, w, (strides, strides), pad, (dilation, dilation))
-  np.testing.assert_allclose(np.asarray(fast(x, w)), expected, atol=TOL, rtol=TOL)
+  y_ref = ref(x, w)
+  proj = _rand(99, y_ref.shape)
+  dx_ref, dw_ref = jax.grad(lambda x, w: jnp.sum(ref(x, w) * proj), argnums=(0, 1))(x, w)
+  checked = []
+  for stage, wanted in (("forward", expected), ("input_grad", dx_ref), ("weight_grad", dw_ref)):
+    for name in _implementations(stage, g):
+      with convs.forced_plan(**{stage: name}):
+        assert getattr(convs.plan_conv(g), stage) == name
+        y, vjp = jax.vjp(jax.jit(fast), x, w)  # jitted: one compilation per plan, traced inside the block
+        got = {"forward": y, "input_grad": vjp(proj)[0], "weight_grad": vjp(proj)[1]}[stage]
+      np.testing.assert_allclose(np.asarray(got), np.asarray(wanted), atol=TOL, rtol=TOL, err_msg=f"{stage} {name}")
+      checked.append(name)
+  assert {"xla", "taps", "tap_rows"} <= set(checked)
+  # The planned combination (default target of this process) as one function.
+  _assert_same_fn_and_grads(fast, ref, x, w)
+
+
+def test_forced_plan_rejects_unknown_names_and_skips_where_it_does_not_apply():
+  with pytest.raises(ValueError, match="forced_plan"):
+    with convs.forced_plan(weight_grad="fft"):
+      pass
+  strided = convs.ConvGeometry((1, 8, 8, 16), (3, 3, 16, 8), ((1, 1), (1, 1)), (2, 2))
+  with convs.forced_plan(weight_grad="winograd", input_grad="subpixel"):
+    plan = convs.plan_conv(strided)
+  assert plan.weight_grad != "winograd" and plan.input_grad == "subpixel"
 
 
 WINOGRAD_CASES = [
@@ -104,46 +125,112 @@ WINOGRAD_CASES = [
 
 
 @pytest.mark.parametrize("hw, cin, cout, padding, dilation", WINOGRAD_CASES)
-def test_winograd_weight_grad_equals_direct_sum(monkeypatch, hw, cin, cout, padding, dilation):
-  # Force the Winograd F(4x4, 3x3) weight gradient on tiny shapes (it is picked for 256-2048 tiles of
-  # >= 64 channels) and check that it really ran.
-  monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: False)
-  monkeypatch.setattr(convs, "_WINOGRAD_MIN_TILES", 1)
-  monkeypatch.setattr(convs, "_WINOGRAD_MIN_CHANNELS", 1)
-  calls = []
-  winograd = convs._winograd_weight_grad
-  monkeypatch.setattr(convs, "_winograd_weight_grad", lambda *a: calls.append(1) or winograd(*a))
+def test_winograd_weight_grad_equals_direct_sum(hw, cin, cout, padding, dilation):
+  # The Winograd F(4x4, 3x3) weight gradient, forced on tiny shapes (it is planned for 256-2048 tiles of
+  # >= 64 channels).
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (3, 3, cin, cout))
   pad = convs._padding(padding)
   dil = convs._pair(dilation, "dilation")
   fast = lambda x, w: convs.conv2d(x, w, padding=padding, dilation=dilation, impl="fast")
   ref = lambda x, w: _lax_conv(x, w, (1, 1), pad, dil)
-  _assert_same_fn_and_grads(fast, ref, x, w)
-  assert calls, "the Winograd weight gradient was not used"
-  # dW[a, b] = sum_{n,i,j} x_pad[n, i + d*a, j + d*b]^T dy[n, i, j], in float64.
-  dy = np.asarray(_rand(2, fast(x, w).shape), np.float64)
+  with convs.forced_plan(weight_grad="winograd"):
+    assert convs.plan_conv(convs.ConvGeometry.of(x, w, pad, (1, 1), dil)).weight_grad == "winograd"
+    _assert_same_fn_and_grads(fast, ref, x, w)
+    # dW[a, b] = sum_{n,i,j} x_pad[n, i + d*a, j + d*b]^T dy[n, i, j], in float64.
+    dy = np.asarray(_rand(2, fast(x, w).shape), np.float64)
+    got = jax.vjp(lambda w: fast(x, w), w)[1](jnp.asarray(dy, jnp.float32))[0]
   (pt, pb), (pl, pr) = pad
   xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
   ho, wo = dy.shape[1:3]
   expected = np.stack([np.stack([np.einsum("nijc,nijo->co", xp[:, dil[0] * a: dil[0] * a + ho,
                                                                 dil[1] * b: dil[1] * b + wo], dy)
                                  for b in range(3)]) for a in range(3)])
-  got = jax.vjp(lambda w: fast(x, w), w)[1](jnp.asarray(dy, jnp.float32))[0]
   np.testing.assert_allclose(np.asarray(got), expected, atol=TOL, rtol=TOL)
 
 
-def test_winograd_weight_grad_is_picked_for_measured_shapes():
-  pick = lambda n, hw, c, k, strides=(1, 1), kernel=3, dtype=jnp.float32: convs._use_winograd_weight_grad(
-      jnp.zeros((n, hw, hw, c), dtype), jnp.zeros((n, hw, hw, k), dtype), jnp.zeros((kernel, kernel, c, k), dtype),
-      strides)
-  assert pick(4, 64, 256, 256)          # EdgeConnect residual blocks (batch 4 and the paper's batch 8)
-  assert pick(8, 64, 256, 256)
-  assert not pick(4, 16, 512, 512)      # too few tiles: XLA's convolution is faster
-  assert not pick(4, 256, 64, 64)       # too many: the transforms' memory traffic dominates
-  assert not pick(4, 64, 3, 256)        # few channels
-  assert not pick(4, 64, 256, 256, strides=(2, 2))
-  assert not pick(4, 64, 256, 256, kernel=5)
-  assert not pick(4, 64, 256, 256, dtype=jnp.bfloat16)  # float32 transforms only
+# The plan of every convolution of the PConv U-Net (7 levels, 256x256) and EdgeConnect's G1/G2/D (256x256)
+# at batch 4, and of bench/bench_layers.py's layers (same shapes): (x shape, kernel shape, padding, strides,
+# dilation) -> "forward/input_grad/weight_grad" with XLA's Eigen convolutions (what `import jaxinpaint`
+# sets up on jaxlib 0.10-0.11), and the weight gradient under XLA's YNNPACK convolutions (forward and
+# input gradient are XLA's there). Transposed and upsample convolutions appear as their phase convolutions.
+E = lambda hw, c: (4, hw, hw, c)
+PINNED_PLANS = [
+    # EdgeConnect G1/G2 (the 7x7 and residual convs after reflection padding) and bench_layers.py
+    (E(256, 4), (7, 7, 4, 64), 3, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # conv7x7_4to64
+    (E(262, 4), (7, 7, 4, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # G2 enc1
+    (E(262, 3), (7, 7, 3, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # G1 enc1
+    (E(256, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps"),              # enc2, conv4x4s2_64to128
+    (E(128, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps"),            # enc3, conv4x4s2_128to256
+    (E(64, 256), (3, 3, 256, 256), 2, 1, 2, "xla/xla/winograd", "taps"),             # dil2_conv3x3_256
+    (E(68, 256), (3, 3, 256, 256), 0, 1, 2, "xla/xla/winograd", "taps"),             # residual conv1
+    (E(66, 256), (3, 3, 256, 256), 0, 1, 1, "xla/xla/winograd", "taps"),             # residual conv2
+    (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps"),             # conv3x3_256
+    (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps"),  # dec1 phase, convT 256->128
+    (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps"),  # dec2 phase, convT 128->64
+    (E(256, 64), (7, 7, 64, 3), 3, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # conv7x7_64to3
+    (E(262, 64), (7, 7, 64, 3), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # G2 dec3
+    (E(262, 64), (7, 7, 64, 1), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # G1 dec3
+    # EdgeConnect PatchGAN (D1 takes 2 channels, D2 3)
+    (E(256, 3), (4, 4, 3, 64), 1, 2, 1, "xla/xla/xla", "tap_rows"),
+    (E(256, 2), (4, 4, 2, 64), 1, 2, 1, "xla/xla/xla", "tap_rows"),
+    (E(128, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(64, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(32, 256), (4, 4, 256, 512), 1, 1, 1, "xla/xla/xla", "taps"),
+    (E(31, 512), (4, 4, 512, 1), 1, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),
+    # PConv U-Net encoder
+    (E(256, 3), (7, 7, 3, 64), 3, 2, 1, "xla/xla/xla", "tap_rows"),
+    (E(128, 64), (5, 5, 64, 128), 2, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(64, 128), (5, 5, 128, 256), 2, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(32, 256), (3, 3, 256, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    # PConv U-Net decoder: upsampled half (2x2 phase convs at the low resolution) and skip half (3x3)
+    (E(2, 512), (2, 2, 512, 512), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),
+    (E(4, 512), (2, 2, 512, 512), ((1, 0), (1, 0)), 1, 1, "xla/xla/xla", "taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),
+    (E(8, 512), (2, 2, 512, 512), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),                 # 64 tiles: too few
+    (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
+    (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps"),
+    (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
+    (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps"),
+    (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
+    (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps"),                   # 4096 tiles: too many
+    (E(128, 64), (2, 2, 64, 3), ((1, 0), (1, 0)), 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),
+    (E(256, 3), (3, 3, 3, 3), 1, 1, 1, "shifted_outputs/shifted_outputs/shifted_dy", "tap_rows"),
+]
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw", PINNED_PLANS)
+def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw):
+  g = convs.ConvGeometry(x_shape, kernel_shape, convs._padding(padding), convs._pair(strides, "strides"),
+                         convs._pair(dilation, "dilation"))
+  plan = convs.plan_conv(g, convs.Target("cpu", ynnpack_convolutions=False))
+  assert f"{plan.forward}/{plan.input_grad}/{plan.weight_grad}" == eigen
+  assert convs.plan_conv(g, convs.Target("cpu", ynnpack_convolutions=True)) == convs.ConvPlan(weight_grad=ynnpack_dw)
+  assert convs.plan_conv(g, convs.Target("gpu")) == convs.ConvPlan()  # XLA's native convolutions
+
+
+def test_plan_thresholds():
+  eigen = convs.Target("cpu")
+  plan = lambda n, hw, c, k, strides=1, kernel=3, dtype="float32": convs.plan_conv(convs.ConvGeometry(
+      (n, hw, hw, c), (kernel, kernel, c, k), ((1, 1), (1, 1)), (strides, strides), (1, 1), dtype), eigen)
+  assert plan(4, 64, 256, 256).weight_grad == "winograd"       # EdgeConnect residual blocks, batch 4 and 8
+  assert plan(8, 64, 256, 256).weight_grad == "winograd"
+  assert plan(4, 16, 512, 512).weight_grad == "xla"            # too few tiles: XLA's convolution is faster
+  assert plan(4, 256, 64, 64).weight_grad == "xla"             # too many: the transforms' memory traffic dominates
+  assert plan(4, 64, 32, 256).weight_grad == "xla"             # few channels
+  assert plan(4, 64, 256, 256, strides=2).weight_grad == "xla"
+  assert plan(4, 64, 256, 256, kernel=5).weight_grad == "xla"
+  assert plan(4, 64, 256, 4).weight_grad == "shifted_dy"
+  assert plan(4, 64, 4, 256).input_grad == "shifted_outputs"
+  assert plan(4, 64, 5, 256).input_grad == "xla"
+  assert plan(4, 64, 16, 32, strides=2).input_grad == "subpixel"
+  assert plan(4, 64, 15, 32, strides=2).input_grad == "xla"
+  assert plan(4, 64, 256, 4).forward == "shifted_outputs" and plan(4, 64, 256, 5).forward == "xla"
+  assert plan(4, 64, 256, 4, kernel=1).forward == "xla"
 
 
 def test_conv2d_xla_impl_matches_numpy():
@@ -221,12 +308,11 @@ def _numpy_window_sum(x, k, s, padding):
                          for c in range(x.shape[-1])], axis=-1)
 
 
-@pytest.mark.parametrize("impl", ["fast", "xla"])
 @pytest.mark.parametrize("k, s, padding", [(3, 1, None), (7, 2, None), (5, 2, None), (4, 2, 1),
                                            (3, 1, ((0, 2), (1, 0)))])
-def test_window_sum_matches_numpy(impl, k, s, padding):
+def test_window_sum_matches_numpy(k, s, padding):
   mask = (jax.random.uniform(jax.random.PRNGKey(9), (2, 11, 9, 2)) > 0.4).astype(jnp.float32)
-  got = convs.window_sum(mask, k, strides=s, padding=padding, impl=impl)
+  got = convs.window_sum(mask, k, strides=s, padding=padding)
   pad = convs._padding(((k // 2,) * 2,) * 2 if padding is None else padding)
   np.testing.assert_array_equal(np.asarray(got), _numpy_window_sum(mask, k, s, pad))
 
