@@ -187,9 +187,28 @@ class Target:
     platform: JAX's default backend, 'cpu', 'gpu' or 'tpu'.
     ynnpack_convolutions: XLA:CPU compiles convolutions into YNNPACK fusions (jaxlib's default; turned
       off by `jaxinpaint.xla_cpu` where measured slower).
+    onednn_convolutions: XLA:CPU rewrites convolutions into oneDNN calls (`jaxinpaint.xla_cpu` turns this
+      on for bf16 on CPUs with bf16 instructions).
+    cpu_bf16: the CPU has bf16 instructions (`avx512_bf16` or `amx_bf16`).
   """
   platform: str = "cpu"
   ynnpack_convolutions: bool = False
+  onednn_convolutions: bool = False
+  cpu_bf16: bool = False
+
+  def conv_library(self, dtype: str) -> str:
+    """The kernels XLA:CPU runs a native convolution of `dtype` with: 'onednn', 'ynnpack' or 'eigen'.
+
+    XLA's oneDNN rewrite takes bf16 convolutions (on bf16-capable CPUs) before YNNPACK does, fp32 ones
+    only when YNNPACK's convolutions are off.
+    """
+    if dtype == "bfloat16" and self.onednn_convolutions and self.cpu_bf16:
+      return "onednn"
+    if self.ynnpack_convolutions:
+      return "ynnpack"
+    if dtype == "float32" and self.onednn_convolutions:
+      return "onednn"
+    return "eigen"
 
 
 @functools.cache
@@ -200,8 +219,10 @@ def current_target() -> Target:
   before, so the flags seen here are the ones every later compilation uses.
   """
   platform = jax.default_backend()
-  return Target(platform=platform,
-                ynnpack_convolutions=platform == "cpu" and xla_cpu.convolutions_use_ynnpack())
+  if platform != "cpu":
+    return Target(platform=platform)
+  settings = xla_cpu.active_settings()
+  return Target(platform, settings.ynnpack_convolutions, settings.onednn_convolutions, settings.cpu_bf16)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -266,11 +287,25 @@ def _flipped_padding(g: ConvGeometry):
                for (lo, hi), k, d in zip(g.padding, g.kernel_shape[:2], g.dilation))
 
 
+def _flipped_kernel(kernel: Array) -> Array:
+  """W flipped in both spatial axes, input and output channels swapped: the input gradient's kernel."""
+  return jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+
+
+def _input_grad_flipped(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """Stride 1: dx = dy correlated with the flipped, in/out-swapped kernel, as a *forward* convolution.
+
+  Autodiff's form of the same convolution carries the reversal inside the convolution (or as its kernel's
+  producer), which XLA:CPU does not hand to oneDNN; this one it does (3x3 256->256 at 64^2, bf16: the
+  forward's speed instead of ~2.3x slower).
+  """
+  return _xla_conv(dy, _flipped_kernel(kernel), _flipped_padding(g), (1, 1), g.dilation)
+
+
 def _input_grad_shifted_outputs(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
   """Stride 1, few input channels: dx = dy correlated with the flipped, in/out-swapped kernel, which has
   few output channels, as the one-matmul form (7x7 64->4 at 256^2: XLA's takes 147 ms, PyTorch 91 ms)."""
-  flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
-  return _conv_shifted_outputs(dy, flipped, _flipped_padding(g), g.dilation)
+  return _conv_shifted_outputs(dy, _flipped_kernel(kernel), _flipped_padding(g), g.dilation)
 
 
 def _weight_grad_xla(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
@@ -474,14 +509,16 @@ INPUT_GRAD = {
     "xla": Implementation(_input_grad_xla, _always),
     "subpixel": Implementation(_input_grad_subpixel, _subpixel_applies),
     "shifted_outputs": Implementation(_input_grad_shifted_outputs, _flipped_applies),
+    "flipped": Implementation(_input_grad_flipped, _flipped_applies),
 }
 WEIGHT_GRAD = {
     "xla": Implementation(_weight_grad_xla, _always),
     "taps": Implementation(_weight_grad_taps, _always),
     "tap_rows": Implementation(_weight_grad_tap_rows, _always),
     "shifted_dy": Implementation(_weight_grad_shifted_dy, _stride1),
-    "winograd": Implementation(_weight_grad_winograd,
-                               lambda g: g.kernel_shape[:2] == (3, 3) and g.strides == (1, 1)),
+    # float32 only: its transforms run in the input dtype, and in bf16 they lose about one digit.
+    "winograd": Implementation(_weight_grad_winograd, lambda g: g.kernel_shape[:2] == (3, 3)
+                               and g.strides == (1, 1) and g.dtype == "float32"),
 }
 STAGES = {"forward": FORWARD, "input_grad": INPUT_GRAD, "weight_grad": WEIGHT_GRAD}
 
@@ -495,9 +532,10 @@ class ConvPlan:
 
 
 # Thresholds of the table. Each was chosen by timing the candidate implementations of a stage on the
-# PConv U-Net and EdgeConnect layer shapes (batch 4) on a 2-core AVX-512 machine with `python
-# bench/bench_convs.py` (every implementation of every stage of one shape, interleaved) and checked on
-# whole layers with `python bench/bench_layers.py`; bench/RESULTS.md has the timings.
+# PConv U-Net and EdgeConnect layer shapes (batch 4) on a 2-core AVX-512 (avx512_bf16) machine with
+# `python bench/bench_convs.py --layer NAME | --x ... --kernel ... [--dtype bfloat16]` (every implementation
+# of every stage of one shape, interleaved; Eigen: jaxlib 0.10, oneDNN: jaxlib 0.12 with the settings of
+# `jaxinpaint.xla_cpu`) and checked on whole layers with `python bench/bench_layers.py [--dtype bfloat16]`.
 #   <= SMALL_CHANNELS output channels: forward and weight gradient as one matmul (7x7 64->3 at 256^2:
 #   forward 2.7x, weight gradient 1.2x faster than XLA's); <= SMALL_CHANNELS input channels: the same for
 #   the input gradient.
@@ -513,6 +551,12 @@ ROW_GROUPING_MAX_CIN = 32
 #   14 ms), with more the transforms' memory traffic does (4x256^2 64->64: 208 vs 138 ms).
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES, WINOGRAD_MAX_TILES = 256, 2048
+#   With XLA's oneDNN convolutions: in bf16 the one-matmul forms for few output channels only while the
+#   matmul is narrow, at most ONEDNN_SMALL_WINDOW kh*kw*C_out columns (4x4 512->1: forward 3 vs 8 ms, weight
+#   gradient 3 vs 52 ms; 7x7 64->3, 147 columns: oneDNN's convolution wins, forward 0.51 vs 0.76 s on a
+#   loaded machine); and the input gradient as XLA's own form when the flipped kernel has few input
+#   channels and more than ONEDNN_SMALL_WINDOW taps (7x7 64->3: 0.34 vs 1.8 s, oneDNN's slow case).
+ONEDNN_SMALL_WINDOW = 16
 
 _FORCED: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("jaxinpaint_forced_plan", default={})
 
@@ -525,10 +569,17 @@ def _winograd_tiles(g: ConvGeometry) -> int:
 def _planned(g: ConvGeometry, target: Target) -> ConvPlan:
   if target.platform != "cpu":
     return ConvPlan()  # cuDNN / TPU convolutions are the fast path there
-  if target.ynnpack_convolutions:
+  library = target.conv_library(g.dtype)
+  if library == "ynnpack":
     # Under XLA's YNNPACK convolutions only their weight gradient is slow; per-tap products measured 2-4x
     # faster.
     return ConvPlan(weight_grad="tap_rows" if g.cin < ROW_GROUPING_MAX_CIN and g.kernel_shape[1] > 1 else "taps")
+  if library == "onednn":
+    return _planned_onednn(g)
+  return _planned_eigen(g)
+
+
+def _planned_eigen(g: ConvGeometry) -> ConvPlan:
   stride1 = g.strides == (1, 1)
   forward = "shifted_outputs" if stride1 and g.cout <= SMALL_CHANNELS and g.taps > 1 else "xla"
   if _subpixel_applies(g) and g.cin >= SUBPIXEL_MIN_CIN:
@@ -539,12 +590,40 @@ def _planned(g: ConvGeometry, target: Target) -> ConvPlan:
     input_grad = "xla"
   if stride1 and g.cout <= SMALL_CHANNELS:
     weight_grad = "shifted_dy"
-  elif (WEIGHT_GRAD["winograd"].applies(g) and g.dtype == "float32"
-        and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
+  elif (WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
         and WINOGRAD_MIN_TILES <= _winograd_tiles(g) <= WINOGRAD_MAX_TILES):
     weight_grad = "winograd"
   else:
     weight_grad = "xla"  # XLA's (Eigen) weight gradient wins on every other measured shape
+  return ConvPlan(forward, input_grad, weight_grad)
+
+
+def _planned_onednn(g: ConvGeometry) -> ConvPlan:
+  """XLA:CPU hands forward convolutions to oneDNN (not autodiff's input gradient, see `_input_grad_flipped`)."""
+  stride1 = g.strides == (1, 1)
+  few_out = stride1 and g.cout <= SMALL_CHANNELS
+  small_shifted = few_out and g.taps * g.cout <= ONEDNN_SMALL_WINDOW
+  bf16 = g.dtype == "bfloat16"
+  forward = "shifted_outputs" if g.taps > 1 and (small_shifted if bf16 else few_out) else "xla"
+  if _subpixel_applies(g) and g.cin >= SUBPIXEL_MIN_CIN:
+    input_grad = "subpixel"
+  elif _flipped_applies(g) and few_out and g.taps > ONEDNN_SMALL_WINDOW:
+    input_grad = "xla"  # the flipped kernel has few input channels and many taps: oneDNN's slow case
+  elif _flipped_applies(g) and (bf16 or few_out or g.cin <= SMALL_CHANNELS):
+    input_grad = "flipped"
+  else:
+    input_grad = "xla"  # fp32: XLA's own input gradient reaches oneDNN as well
+  if few_out and (small_shifted or not bf16):
+    weight_grad = "shifted_dy"
+  elif bf16:
+    # oneDNN's bf16 weight gradient beats per-tap products except with few input channels at stride 1.
+    weight_grad = "tap_rows" if stride1 and g.cin <= SMALL_CHANNELS and g.kernel_shape[1] > 1 else "xla"
+  elif (WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
+        and _winograd_tiles(g) >= WINOGRAD_MIN_TILES):
+    weight_grad = "winograd"  # no upper bound: the alternative, oneDNN's fp32 weight gradient, is slower
+  else:
+    # oneDNN's fp32 weight gradient is slower than per-tap products on most shapes.
+    weight_grad = "tap_rows" if g.cin < ROW_GROUPING_MAX_CIN and g.kernel_shape[1] > 1 else "taps"
   return ConvPlan(forward, input_grad, weight_grad)
 
 
@@ -567,8 +646,8 @@ def plan_conv(g: ConvGeometry, target: Target | None = None) -> ConvPlan:
 def forced_plan(**names: str):
   """Within the block, convolutions use these implementations where they apply (tests, benchmarks).
 
-  `with forced_plan(weight_grad="taps"): ...`. Takes effect when a convolution is traced: a function
-  jitted before the block keeps its plan.
+  `with forced_plan(weight_grad="taps"): ...`. Takes effect when a convolution is traced; `jax.jit` caches
+  a trace per Python function, so jit a new function object inside the block.
   """
   for stage, name in names.items():
     if stage not in STAGES or name not in STAGES[stage]:

@@ -1,6 +1,12 @@
 """Tests for jaxinpaint.convs: every fast block equals the plain `lax` formulation (values and input and
 kernel gradients), NumPy references written from the defining sums, and torch's conv_transpose2d."""
 
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -8,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxinpaint import convs
+from jaxinpaint import convs, xla_cpu
 
 TOL = 1e-4
 
@@ -94,7 +100,9 @@ def test_every_implementation_equals_lax_values_and_grads(hw, cin, cout, k, stri
     for name in _implementations(stage, g):
       with convs.forced_plan(**{stage: name}):
         assert getattr(convs.plan_conv(g), stage) == name
-        y, vjp = jax.vjp(jax.jit(fast), x, w)  # jitted: one compilation per plan, traced inside the block
+        # A new function object per plan: jit caches traces per Python function, and the plan is read when
+        # tracing.
+        y, vjp = jax.vjp(jax.jit(lambda x, w: fast(x, w)), x, w)
         got = {"forward": y, "input_grad": vjp(proj)[0], "weight_grad": vjp(proj)[1]}[stage]
       np.testing.assert_allclose(np.asarray(got), np.asarray(wanted), atol=TOL, rtol=TOL, err_msg=f"{stage} {name}")
       checked.append(name)
@@ -151,66 +159,120 @@ def test_winograd_weight_grad_equals_direct_sum(hw, cin, cout, padding, dilation
 # The plan of every convolution of the PConv U-Net (7 levels, 256x256) and EdgeConnect's G1/G2/D (256x256)
 # at batch 4, and of bench/bench_layers.py's layers (same shapes): (x shape, kernel shape, padding, strides,
 # dilation) -> "forward/input_grad/weight_grad" with XLA's Eigen convolutions (what `import jaxinpaint`
-# sets up on jaxlib 0.10-0.11), and the weight gradient under XLA's YNNPACK convolutions (forward and
-# input gradient are XLA's there). Transposed and upsample convolutions appear as their phase convolutions.
+# sets up on jaxlib 0.10-0.11), the weight gradient under XLA's YNNPACK convolutions (forward and input
+# gradient are XLA's there), and with XLA's oneDNN convolutions (jaxlib 0.12 on a bf16-capable CPU) in bf16
+# and in float32. Transposed and upsample convolutions appear as their phase convolutions.
 E = lambda hw, c: (4, hw, hw, c)
 PINNED_PLANS = [
     # EdgeConnect G1/G2 (the 7x7 and residual convs after reflection padding) and bench_layers.py
-    (E(256, 4), (7, 7, 4, 64), 3, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # conv7x7_4to64
-    (E(262, 4), (7, 7, 4, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # G2 enc1
-    (E(262, 3), (7, 7, 3, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows"),      # G1 enc1
-    (E(256, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps"),              # enc2, conv4x4s2_64to128
-    (E(128, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps"),            # enc3, conv4x4s2_128to256
-    (E(64, 256), (3, 3, 256, 256), 2, 1, 2, "xla/xla/winograd", "taps"),             # dil2_conv3x3_256
-    (E(68, 256), (3, 3, 256, 256), 0, 1, 2, "xla/xla/winograd", "taps"),             # residual conv1
-    (E(66, 256), (3, 3, 256, 256), 0, 1, 1, "xla/xla/winograd", "taps"),             # residual conv2
-    (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps"),             # conv3x3_256
-    (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps"),  # dec1 phase, convT 256->128
-    (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps"),  # dec2 phase, convT 128->64
-    (E(256, 64), (7, 7, 64, 3), 3, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # conv7x7_64to3
-    (E(262, 64), (7, 7, 64, 3), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # G2 dec3
-    (E(262, 64), (7, 7, 64, 1), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),  # G1 dec3
+    (E(256, 4), (7, 7, 4, 64), 3, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # conv7x7_4to64
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(262, 4), (7, 7, 4, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # G2 enc1
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(262, 3), (7, 7, 3, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # G1 enc1
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(256, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps",              # enc2, conv4x4s2_64to128
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(128, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",            # enc3, conv4x4s2_128to256
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 256), (3, 3, 256, 256), 2, 1, 2, "xla/xla/winograd", "taps",             # dil2_conv3x3_256
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(68, 256), (3, 3, 256, 256), 0, 1, 2, "xla/xla/winograd", "taps",             # residual conv1
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(66, 256), (3, 3, 256, 256), 0, 1, 1, "xla/xla/winograd", "taps",             # residual conv2
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",             # conv3x3_256
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",  # dec1 phase, convT 256->128
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",  # dec2 phase, convT 128->64
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(256, 64), (7, 7, 64, 3), 3, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # conv7x7_64to3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+    (E(262, 64), (7, 7, 64, 3), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G2 dec3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+    (E(262, 64), (7, 7, 64, 1), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G1 dec3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
     # EdgeConnect PatchGAN (D1 takes 2 channels, D2 3)
-    (E(256, 3), (4, 4, 3, 64), 1, 2, 1, "xla/xla/xla", "tap_rows"),
-    (E(256, 2), (4, 4, 2, 64), 1, 2, 1, "xla/xla/xla", "tap_rows"),
-    (E(128, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(64, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(32, 256), (4, 4, 256, 512), 1, 1, 1, "xla/xla/xla", "taps"),
-    (E(31, 512), (4, 4, 512, 1), 1, 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),
+    (E(256, 3), (4, 4, 3, 64), 1, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(256, 2), (4, 4, 2, 64), 1, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(128, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(32, 256), (4, 4, 256, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(31, 512), (4, 4, 512, 1), 1, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
+     "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
     # PConv U-Net encoder
-    (E(256, 3), (7, 7, 3, 64), 3, 2, 1, "xla/xla/xla", "tap_rows"),
-    (E(128, 64), (5, 5, 64, 128), 2, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(64, 128), (5, 5, 128, 256), 2, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(32, 256), (3, 3, 256, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(16, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(8, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
-    (E(4, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps"),
+    (E(256, 3), (7, 7, 3, 64), 3, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(128, 64), (5, 5, 64, 128), 2, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 128), (5, 5, 128, 256), 2, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(32, 256), (3, 3, 256, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
     # PConv U-Net decoder: upsampled half (2x2 phase convs at the low resolution) and skip half (3x3)
-    (E(2, 512), (2, 2, 512, 512), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
-    (E(4, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),
-    (E(4, 512), (2, 2, 512, 512), ((1, 0), (1, 0)), 1, 1, "xla/xla/xla", "taps"),
-    (E(8, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),
-    (E(8, 512), (2, 2, 512, 512), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps"),
-    (E(16, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps"),                 # 64 tiles: too few
-    (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
-    (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps"),
-    (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
-    (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps"),
-    (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps"),
-    (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps"),                   # 4096 tiles: too many
-    (E(128, 64), (2, 2, 64, 3), ((1, 0), (1, 0)), 1, 1, "shifted_outputs/xla/shifted_dy", "taps"),
-    (E(256, 3), (3, 3, 3, 3), 1, 1, 1, "shifted_outputs/shifted_outputs/shifted_dy", "tap_rows"),
+    (E(2, 512), (2, 2, 512, 512), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(4, 512), (2, 2, 512, 512), ((1, 0), (1, 0)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(8, 512), (2, 2, 512, 512), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",                 # 64 tiles: too few
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps",
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps",                   # 4096 tiles: too many
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(128, 64), (2, 2, 64, 3), ((1, 0), (1, 0)), 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
+     "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
+    (E(256, 3), (3, 3, 3, 3), 1, 1, 1, "shifted_outputs/shifted_outputs/shifted_dy", "tap_rows",
+     "xla/flipped/tap_rows", "shifted_outputs/flipped/shifted_dy"),
 ]
 
 
-@pytest.mark.parametrize("x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw", PINNED_PLANS)
-def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw):
-  g = convs.ConvGeometry(x_shape, kernel_shape, convs._padding(padding), convs._pair(strides, "strides"),
-                         convs._pair(dilation, "dilation"))
-  plan = convs.plan_conv(g, convs.Target("cpu", ynnpack_convolutions=False))
-  assert f"{plan.forward}/{plan.input_grad}/{plan.weight_grad}" == eigen
-  assert convs.plan_conv(g, convs.Target("cpu", ynnpack_convolutions=True)) == convs.ConvPlan(weight_grad=ynnpack_dw)
-  assert convs.plan_conv(g, convs.Target("gpu")) == convs.ConvPlan()  # XLA's native convolutions
+@pytest.mark.parametrize("x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw, onednn_bf16, "
+                         "onednn_fp32", PINNED_PLANS)
+def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw,
+                                        onednn_bf16, onednn_fp32):
+  def plan(target, dtype="float32"):
+    g = convs.ConvGeometry(x_shape, kernel_shape, convs._padding(padding), convs._pair(strides, "strides"),
+                           convs._pair(dilation, "dilation"), dtype)
+    p = convs.plan_conv(g, target)
+    return f"{p.forward}/{p.input_grad}/{p.weight_grad}"
+  assert plan(convs.Target("cpu")) == eigen
+  assert plan(convs.Target("cpu", ynnpack_convolutions=True)) == f"xla/xla/{ynnpack_dw}"
+  onednn = convs.Target("cpu", onednn_convolutions=True, cpu_bf16=True)
+  assert plan(onednn, "bfloat16") == onednn_bf16
+  assert plan(onednn) == onednn_fp32
+  # bf16 where XLA keeps bf16 convolutions (no bf16 instructions): the Eigen table (Winograd is float32
+  # only); YNNPACK takes fp32 convolutions before oneDNN does.
+  assert plan(convs.Target("cpu", onednn_convolutions=True), "bfloat16") == eigen.replace("winograd", "xla")
+  assert plan(convs.Target("cpu", ynnpack_convolutions=True, onednn_convolutions=True, cpu_bf16=True)) == \
+      f"xla/xla/{ynnpack_dw}"
+  assert plan(convs.Target("gpu")) == "xla/xla/xla"  # XLA's native convolutions
 
 
 def test_plan_thresholds():
@@ -373,3 +435,68 @@ def test_bad_arguments_raise_clear_errors():
     convs.upsample2x_conv(x, jnp.zeros((4, 4, 3, 2)))
   with pytest.raises(ValueError, match="smaller"):
     convs.conv2d(jnp.zeros((1, 2, 2, 3)), jnp.zeros((5, 5, 3, 1)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bf16: every building block against float64 sums of the same bf16 inputs, in a fresh process (XLA reads
+# XLA_FLAGS once per process), under this process's settings and under XLA's oneDNN convolutions.
+
+WORKER = pathlib.Path(__file__).with_name("convs_bf16_worker.py")
+ONEDNN_FLAGS = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true"
+
+
+def _run_bf16_worker(*args, xla_flags=None):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  if xla_flags is not None:
+    env["XLA_FLAGS"] = xla_flags
+  env["PYTHONPATH"] = os.pathsep.join([str(WORKER.parents[1])] + [p for p in [env.get("PYTHONPATH")] if p])
+  out = subprocess.run([sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def _needs_onednn():
+  settings = xla_cpu.active_settings(ONEDNN_FLAGS)
+  if not settings.onednn_convolutions:
+    pytest.skip(f"jaxlib {jax.__version__}: XLA:CPU has no oneDNN convolution rewrite (from jaxlib 0.12)")
+  if not settings.cpu_bf16:
+    pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): XLA keeps bf16 convolutions")
+
+
+def _assert_all_within_tolerance(records):
+  checked = [r for r in records if r["check"] in ("stage", "block")]
+  assert len(checked) > 60
+  bad = [r for r in checked if not r["error"] <= r["tolerance"]]
+  assert not bad, bad
+  return checked
+
+
+def test_bf16_blocks_match_float64_with_this_process_settings():
+  records = _run_bf16_worker()
+  _assert_all_within_tolerance(records)
+
+
+def test_bf16_blocks_match_float64_with_onednn_and_reach_onednn():
+  _needs_onednn()
+  records = _run_bf16_worker(xla_flags=ONEDNN_FLAGS)
+  assert records[0]["check"] == "target" and records[0]["library"] == "onednn"
+  checked = _assert_all_within_tolerance(records)
+  # XLA's own (oneDNN) weight gradient is among the checked implementations.
+  assert any(r["stage"] == "weight_grad" and r["impl"] == "xla" for r in checked)
+  # Planned forward + input gradient + weight gradient: every convolution is a oneDNN call.
+  routing = [r for r in records if r["check"] == "routing"]
+  assert len(routing) >= 9
+  for r in routing:
+    assert r["onednn"] >= 1 and r["native"] == 0, r
+
+
+def test_bf16_check_catches_a_wrong_weight_gradient():
+  # A weight gradient that is wrong without raising (XLA's -- oneDNN's where available -- with its taps
+  # mirrored, as a kernel-layout mix-up produces) fails the same check that every real implementation passes.
+  settings = xla_cpu.active_settings(ONEDNN_FLAGS)
+  onednn = settings.onednn_convolutions and settings.cpu_bf16
+  records = _run_bf16_worker("--wrong-weight-grad", xla_flags=ONEDNN_FLAGS if onednn else None)
+  wrong = [r for r in records if r.get("impl") == "mirrored"]
+  assert len(wrong) >= 6
+  assert all(r["error"] > 0.5 for r in wrong), wrong
+  assert all(r["error"] <= r["tolerance"] for r in records if r["check"] == "stage" and r["impl"] != "mirrored")
