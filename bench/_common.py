@@ -166,6 +166,31 @@ def torch_peaks(dtype: str = "float32") -> tuple[float, float]:
   return 2.0 * 2048 ** 3 / t_mm, 2.0 * 4 * 64 * 64 * 9 * 256 * 256 / t_conv
 
 
+def describe_machine(dtype: str = "float32") -> float:
+  """Prints JAX's version, `convs.current_target()`, XLA_FLAGS, the load and the measured peaks of `dtype`
+  (matmul; bf16: also XLA's convolution); returns the matmul peak in FLOP/s."""
+  import jax
+  from jaxinpaint import convs
+  peak = matmul_peak_flops(dtype=dtype)
+  print(f"jax {jax.__version__} backend={jax.default_backend()}; {convs.current_target()}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; {os.cpu_count()} CPUs; load average "
+        f"{os.getloadavg()[0]:.1f}\n{dtype} matmul peak (jnp.dot 2048^2): {peak / 1e9:.1f} GFLOP/s", flush=True)
+  if dtype == "bfloat16":
+    print(f"XLA bf16 3x3 256->256 conv forward: {conv_peak_flops(dtype=dtype) / 1e9:.1f} GFLOP/s", flush=True)
+  return peak
+
+
+def describe_torch(dtype: str = "float32", file=None) -> None:
+  """Prints torch's version and threads (bf16: its autocast matmul and convolution peaks)."""
+  import torch
+  torch.set_num_threads(torch_threads())
+  print(f"torch {torch.__version__} threads={torch.get_num_threads()}", file=file, flush=True)
+  if dtype == "bfloat16":
+    t_mm, t_conv = torch_peaks(dtype)
+    print(f"torch autocast bf16: matmul {t_mm / 1e9:.1f}, 3x3 256->256 conv forward {t_conv / 1e9:.1f} GFLOP/s",
+          file=file, flush=True)
+
+
 def torch_threads() -> int:
   """Thread count for torch: every core, as JAX/XLA uses (overridable with BENCH_TORCH_THREADS)."""
   return int(os.environ.get("BENCH_TORCH_THREADS", os.cpu_count() or 1))

@@ -125,32 +125,16 @@ def main(argv=None):
   parser.add_argument("--torch-worker", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.torch_worker:
-    if args.torch_worker == next(iter(LAYERS)) and args.dtype == "bfloat16":
-      t_mm, t_conv = _common.torch_peaks(args.dtype)
-      print(f"torch autocast bf16: matmul {t_mm / 1e9:.1f}, 3x3 256->256 conv forward {t_conv / 1e9:.1f} GFLOP/s",
-            file=sys.stderr, flush=True)
+    if args.torch_worker == (args.only or list(LAYERS))[0]:
+      _common.describe_torch(args.dtype, file=sys.stderr)
     _common.serve(lambda: make_torch(LAYERS[args.torch_worker], args.batch, args.dtype))
     return 0
 
-  import jax
-  from jaxinpaint import convs
-  peak = _common.matmul_peak_flops(dtype=args.dtype)
-  print(f"jax {jax.__version__} backend={jax.default_backend()} devices={jax.device_count()}; {convs.current_target()}; "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; load average {os.getloadavg()[0]:.1f}\n"
-        f"measured {args.dtype} matmul peak (jnp.dot 2048^2): {peak / 1e9:.1f} GFLOP/s", flush=True)
-  if args.dtype == "bfloat16":
-    print(f"XLA bf16 3x3 256->256 conv forward: {_common.conv_peak_flops(dtype=args.dtype) / 1e9:.1f} GFLOP/s",
-          flush=True)
+  peak = _common.describe_machine(args.dtype)
   use_torch = not args.no_torch and not args.torch_python
   if use_torch:
     try:
-      import torch
-      torch.set_num_threads(_common.torch_threads())
-      print(f"torch {torch.__version__} threads={torch.get_num_threads()}", flush=True)
-      if args.dtype == "bfloat16":
-        t_mm, t_conv = _common.torch_peaks(args.dtype)
-        print(f"torch autocast bf16: matmul {t_mm / 1e9:.1f}, 3x3 256->256 conv forward {t_conv / 1e9:.1f} GFLOP/s",
-              flush=True)
+      _common.describe_torch(args.dtype)
     except ImportError:
       print("torch not installed: skipping the PyTorch column (see --torch-python)", flush=True)
       use_torch = False
@@ -170,7 +154,8 @@ def main(argv=None):
     worker = None
     if args.torch_python and not args.no_torch:
       worker = _common.Worker("torch", [args.torch_python, os.path.abspath(__file__), "--torch-worker", name,
-                                        "--batch", str(args.batch), "--dtype", args.dtype])
+                                        "--batch", str(args.batch), "--dtype", args.dtype, "--only",
+                                        *(args.only or list(LAYERS))])
       worker.ready()
       timers["torch"] = worker.run
     times = _common.interleaved_timers(timers, repeats=args.repeats)

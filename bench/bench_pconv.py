@@ -179,16 +179,8 @@ def main(argv=None):
     worker_main(args.worker, args.modes[0], args.batch, args.size, args.levels, args.dtype)
     return 0
 
-  import jax
-  from jaxinpaint import convs
-  peak = _common.matmul_peak_flops(dtype=args.dtype)
+  peak = _common.describe_machine(args.dtype)
   fwd = forward_flops(args.levels, args.size, args.batch)
-  print(f"jax {jax.__version__} backend={jax.default_backend()}; {convs.current_target()}; {args.dtype} matmul "
-        f"peak (jnp.dot 2048^2): {peak / 1e9:.1f} GFLOP/s; {os.cpu_count()} CPUs; load average "
-        f"{os.getloadavg()[0]:.1f}", flush=True)
-  if args.dtype == "bfloat16":
-    print(f"XLA bf16 3x3 256->256 conv forward: {_common.conv_peak_flops(dtype=args.dtype) / 1e9:.1f} GFLOP/s",
-          flush=True)
   print(f"PConv U-Net {args.size}x{args.size}, {args.levels} levels, batch {args.batch}: "
         f"{fwd / 1e9:.1f} GFLOP forward (straightforward formulation)", flush=True)
   results, rows = {}, []

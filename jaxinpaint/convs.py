@@ -469,7 +469,10 @@ def _winograd_weight_grad(x: Array, dy: Array, padding, dilation) -> Array:
 
 
 def _weight_grad_winograd(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
-  return _winograd_weight_grad(x, dy, g.padding, g.dilation)
+  """The Winograd weight gradient in float32 (bf16 inputs are upcast exactly: its transforms would lose
+  about one digit in bf16, and XLA:CPU keeps float32 for a product whose bf16 operands it can see are
+  float32 values rounded)."""
+  return _winograd_weight_grad(x.astype(jnp.float32), dy.astype(jnp.float32), g.padding, g.dilation)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -516,9 +519,8 @@ WEIGHT_GRAD = {
     "taps": Implementation(_weight_grad_taps, _always),
     "tap_rows": Implementation(_weight_grad_tap_rows, _always),
     "shifted_dy": Implementation(_weight_grad_shifted_dy, _stride1),
-    # float32 only: its transforms run in the input dtype, and in bf16 they lose about one digit.
-    "winograd": Implementation(_weight_grad_winograd, lambda g: g.kernel_shape[:2] == (3, 3)
-                               and g.strides == (1, 1) and g.dtype == "float32"),
+    "winograd": Implementation(_weight_grad_winograd,
+                               lambda g: g.kernel_shape[:2] == (3, 3) and g.strides == (1, 1)),
 }
 STAGES = {"forward": FORWARD, "input_grad": INPUT_GRAD, "weight_grad": WEIGHT_GRAD}
 
@@ -545,7 +547,7 @@ SMALL_CHANNELS = 4
 SUBPIXEL_MIN_CIN = 16
 #   < ROW_GROUPING_MAX_CIN input channels: per-tap weight-gradient products grouped by kernel row.
 ROW_GROUPING_MAX_CIN = 32
-#   Winograd weight gradient (3x3, stride 1, float32) from WINOGRAD_MIN_CHANNELS channels and for
+#   Winograd weight gradient (3x3, stride 1, computed in float32) from WINOGRAD_MIN_CHANNELS channels and for
 #   WINOGRAD_MIN_TILES..WINOGRAD_MAX_TILES output tiles of 4x4 (4x64^2 256->256: 49-52 vs 72 ms;
 #   4x32^2 512->512: 36 vs 58 ms); with fewer tiles its 36 small products lose (4x16^2 512->512: 17 vs
 #   14 ms), with more the transforms' memory traffic does (4x256^2 64->64: 208 vs 138 ms).
@@ -613,13 +615,15 @@ def _planned_onednn(g: ConvGeometry) -> ConvPlan:
     input_grad = "flipped"
   else:
     input_grad = "xla"  # fp32: XLA's own input gradient reaches oneDNN as well
+  winograd = WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
   if few_out and (small_shifted or not bf16):
     weight_grad = "shifted_dy"
+  elif bf16 and winograd and WINOGRAD_MIN_TILES <= _winograd_tiles(g) <= WINOGRAD_MAX_TILES:
+    weight_grad = "winograd"  # float32 Winograd beats oneDNN's bf16 weight gradient (3x3 256->256: 0.63x time)
   elif bf16:
     # oneDNN's bf16 weight gradient beats per-tap products except with few input channels at stride 1.
     weight_grad = "tap_rows" if stride1 and g.cin <= SMALL_CHANNELS and g.kernel_shape[1] > 1 else "xla"
-  elif (WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
-        and _winograd_tiles(g) >= WINOGRAD_MIN_TILES):
+  elif winograd and _winograd_tiles(g) >= WINOGRAD_MIN_TILES:
     weight_grad = "winograd"  # no upper bound: the alternative, oneDNN's fp32 weight gradient, is slower
   else:
     # oneDNN's fp32 weight gradient is slower than per-tap products on most shapes.

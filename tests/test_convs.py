@@ -176,13 +176,13 @@ PINNED_PLANS = [
     (E(128, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",            # enc3, conv4x4s2_128to256
      "xla/subpixel/xla", "xla/subpixel/taps"),
     (E(64, 256), (3, 3, 256, 256), 2, 1, 2, "xla/xla/winograd", "taps",             # dil2_conv3x3_256
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(68, 256), (3, 3, 256, 256), 0, 1, 2, "xla/xla/winograd", "taps",             # residual conv1
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(66, 256), (3, 3, 256, 256), 0, 1, 1, "xla/xla/winograd", "taps",             # residual conv2
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",             # conv3x3_256
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",  # dec1 phase, convT 256->128
      "xla/flipped/xla", "xla/xla/taps"),
     (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",  # dec2 phase, convT 128->64
@@ -237,11 +237,11 @@ PINNED_PLANS = [
     (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
      "xla/flipped/xla", "xla/xla/taps"),
     (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",
      "xla/flipped/xla", "xla/xla/taps"),
     (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps",
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/winograd", "xla/xla/winograd"),
     (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
      "xla/flipped/xla", "xla/xla/taps"),
     (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps",                   # 4096 tiles: too many
@@ -267,9 +267,9 @@ def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides,
   onednn = convs.Target("cpu", onednn_convolutions=True, cpu_bf16=True)
   assert plan(onednn, "bfloat16") == onednn_bf16
   assert plan(onednn) == onednn_fp32
-  # bf16 where XLA keeps bf16 convolutions (no bf16 instructions): the Eigen table (Winograd is float32
-  # only); YNNPACK takes fp32 convolutions before oneDNN does.
-  assert plan(convs.Target("cpu", onednn_convolutions=True), "bfloat16") == eigen.replace("winograd", "xla")
+  # bf16 where XLA keeps bf16 convolutions (no bf16 instructions): the Eigen table; YNNPACK takes fp32
+  # convolutions before oneDNN does.
+  assert plan(convs.Target("cpu", onednn_convolutions=True), "bfloat16") == eigen
   assert plan(convs.Target("cpu", ynnpack_convolutions=True, onednn_convolutions=True, cpu_bf16=True)) == \
       f"xla/xla/{ynnpack_dw}"
   assert plan(convs.Target("gpu")) == "xla/xla/xla"  # XLA's native convolutions
