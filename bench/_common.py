@@ -87,9 +87,9 @@ def serve(build: Callable[[], Callable[[], object]]) -> None:
 class Worker:
   """Parent side of `serve`: a subprocess running `cmd`, timed one call at a time."""
 
-  def __init__(self, name: str, cmd: list[str], cwd: str | None = None):
+  def __init__(self, name: str, cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None):
     self.name = name
-    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd)
+    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
     self.info = None
 
   def _read(self):

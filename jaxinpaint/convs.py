@@ -11,10 +11,15 @@ inserted zeros. The formulations here avoid those cases:
   function, `plan_conv`, from the convolution's static description (`ConvGeometry`: shapes, padding,
   strides, dilation, dtype) and the compilation target (`Target`: backend and XLA:CPU settings, fixed per
   process). The implementations: XLA's own convolution; one matmul plus a sum of shifted slices for few
-  output (forward) or input (input gradient) channels; one matmul against dy shifted to every tap (weight
-  gradient, few output channels); the sub-pixel transposed convolution for strided convolutions' input
-  gradient; one matrix product per kernel tap or kernel row (weight gradient); Winograd's minimal
-  filtering F(4x4, 3x3) (weight gradient of 3x3 stride-1 convolutions with many channels).
+  output (forward) or input (input gradient) channels; the stride-1 input gradient as a *forward*
+  convolution with the flipped kernel (what XLA:CPU hands to oneDNN in bf16, unlike autodiff's form); one
+  matmul against dy shifted to every tap (weight gradient, few output channels); the sub-pixel transposed
+  convolution for strided convolutions' input gradient; one matrix product per kernel tap or kernel row
+  (weight gradient, bf16 products accumulated in float32); Winograd's minimal filtering F(4x4, 3x3) in
+  float32 (weight gradient of 3x3 stride-1 convolutions with many channels).
+* bf16 (mixed precision): every block takes bf16 features and kernels and returns bf16; matrix products
+  accumulate in float32, and with XLA's oneDNN convolutions (`jaxinpaint.xla_cpu`, jaxlib 0.12 on CPUs
+  with bf16 instructions) the plan makes forward and input gradient forward convolutions that oneDNN runs.
 * `conv_transpose2d` (torch `ConvTranspose2d` semantics): `s x s` sub-pixel stride-1 convolutions on
   the low-resolution input, one per output phase, interleaved (for k=4, s=2, p=1: four 2x2 convs).
 * `upsample2x_conv`: a k x k convolution over a nearest-x2-upsampled map equals four convolutions on the

@@ -15,7 +15,11 @@ matrix products in one process per flag combination, interleaved):
   bf16 convolutions into oneDNN calls, ~2x its other bf16 convolutions (3x3 256->256 above: 44 ms, 0.44
   TFLOP/s). XLA leaves a convolution whose kernel is reversed (autodiff's input gradient) and
   lhs-dilated ones alone; `jaxinpaint.convs` expresses both as forward convolutions in bf16. With the
-  YNNPACK convolutions off, fp32 convolutions go to oneDNN as well (`Target.conv_library`).
+  YNNPACK convolutions off, fp32 convolutions go to oneDNN as well (`Target.conv_library`); with
+  `jaxinpaint.convs`'s plan for them, fp32 train steps measured no slower (PConv U-Net and EdgeConnect
+  G2 + D2 at 128x128: 14-15% faster, on a loaded machine). Cost: XLA computes the bf16 matrix products it
+  does not give to oneDNN in float32 under this flag (a bf16 2048^2 product: 2x slower); the networks here
+  are convolutions.
 
 A setting is never applied over the user's own choice: if `XLA_FLAGS` already names any of its flags,
 it is left out. Control with the environment variable `JAXINPAINT_XLA_CPU_CONV`:
