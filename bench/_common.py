@@ -1,13 +1,19 @@
 """Shared helpers for the side-by-side benchmark scripts (not a test module).
 
-Interleaved timing (A B A B ... after warm-up, medians), the machine's measured fp32 matmul peak, and
-table printing. Timings on a shared machine are noisy; interleaving keeps the ratios fair.
+Interleaved timing (A B A B ... after warm-up, medians), in this process or in worker subprocesses (one
+per implementation, possibly another interpreter: `Worker` / `serve`), the machine's measured matmul and
+convolution peaks, and table printing. Timings on a shared machine are noisy; interleaving keeps the
+ratios fair.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -38,27 +44,151 @@ def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warmup: i
   for fn in fns.values():
     for _ in range(warmup):
       block(fn())
-  times: dict[str, list[float]] = {name: [] for name in fns}
+  return interleaved_timers({name: (lambda fn=fn: time_call(fn)) for name, fn in fns.items()}, repeats=repeats)
+
+
+def interleaved_timers(timers: dict[str, Callable[[], float]], *, repeats: int) -> dict[str, list[float]]:
+  """`repeats` rounds of A B C ... of timers that return their own duration (e.g. `Worker.run`)."""
+  times: dict[str, list[float]] = {name: [] for name in timers}
   for _ in range(repeats):
-    for name, fn in fns.items():
-      times[name].append(time_call(fn))
+    for name, timer in timers.items():
+      times[name].append(timer())
   return times
+
+
+def _maxrss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def serve(build: Callable[[], Callable[[], object]]) -> None:
+  """Worker side: builds `run = build()`, times a first call and a warm-up, reports, then times one call
+  per 'run' line on stdin until 'quit'; one JSON line per answer on stdout."""
+  out = sys.stdout
+  sys.stdout = sys.stderr  # keep library chatter off the protocol channel
+  t0 = time.perf_counter()
+  run = build()
+  build_s, rss_build = time.perf_counter() - t0, _maxrss_mb()
+  first_s = time_call(run)  # jit compile + first run (torch: first run, allocator warm-up)
+  time_call(run)  # warm-up
+  out.write(json.dumps({"ready": True, "build_s": build_s, "first_call_s": first_s, "maxrss_build_mb": rss_build,
+                        "maxrss_first_calls_mb": _maxrss_mb()}) + "\n")
+  out.flush()
+  for line in sys.stdin:
+    cmd = line.strip()
+    if cmd == "run":
+      out.write(json.dumps({"t": time_call(run)}) + "\n")
+      out.flush()
+    elif cmd == "quit":
+      break
+  out.write(json.dumps({"maxrss_mb": _maxrss_mb()}) + "\n")
+  out.flush()
+
+
+class Worker:
+  """Parent side of `serve`: a subprocess running `cmd`, timed one call at a time."""
+
+  def __init__(self, name: str, cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None):
+    self.name = name
+    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    self.info = None
+
+  def _read(self):
+    line = self.proc.stdout.readline()
+    if not line:
+      raise RuntimeError(f"worker {self.name} exited (code {self.proc.wait()}); see its stderr above")
+    return json.loads(line)
+
+  def ready(self) -> dict:
+    self.info = self._read()
+    return self.info
+
+  def run(self) -> float:
+    """One timed call in the worker; its duration there, in seconds."""
+    self.proc.stdin.write("run\n")
+    self.proc.stdin.flush()
+    return self._read()["t"]
+
+  def quit(self) -> float:
+    """Stops the worker; its peak RSS in MB."""
+    self.proc.stdin.write("quit\n")
+    self.proc.stdin.flush()
+    info = self._read()
+    self.proc.wait()
+    return info["maxrss_mb"]
 
 
 def median(values: list[float]) -> float:
   return statistics.median(values)
 
 
-def matmul_peak_flops(size: int = 2048, repeats: int = 5) -> float:
-  """Measured fp32 FLOP/s of a jitted `jnp.dot` of two size x size matrices (best of `repeats`)."""
+def matmul_peak_flops(size: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+  """Measured FLOP/s of a jitted `jnp.dot` of two size x size matrices of `dtype` (best of `repeats`;
+  bf16 products accumulate in float32)."""
   import jax
   import jax.numpy as jnp
-  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
-  b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
-  dot = jax.jit(jnp.dot)
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), dtype)
+  b = jax.random.normal(jax.random.PRNGKey(1), (size, size), dtype)
+  dot = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
   block(dot(a, b))
   best = min(time_call(lambda: dot(a, b)) for _ in range(repeats))
   return 2.0 * size ** 3 / best
+
+
+def conv_peak_flops(repeats: int = 5, dtype: str = "float32") -> float:
+  """Measured FLOP/s of XLA's forward 3x3 256->256 convolution at 64x64, batch 4 (`dtype`; best of
+  `repeats`): what XLA:CPU's convolution library reaches on a convolution that suits it."""
+  import jax
+  import jax.numpy as jnp
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 64, 64, 256), dtype)
+  w = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 256, 256), dtype)
+  conv = jax.jit(lambda x, w: jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                                           dimension_numbers=("NHWC", "HWIO", "NHWC")))
+  block(conv(x, w))
+  best = min(time_call(lambda: conv(x, w)) for _ in range(repeats))
+  return 2.0 * 4 * 64 * 64 * 9 * 256 * 256 / best
+
+
+def torch_peaks(dtype: str = "float32") -> tuple[float, float]:
+  """PyTorch's measured matmul (2048^2) and 3x3 256->256 convolution FLOP/s (channels_last; bf16 under
+  CPU autocast), for the same comparison on the PyTorch side."""
+  import torch
+  torch.set_num_threads(torch_threads())
+  amp = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+  a = torch.randn(2048, 2048)
+  x = torch.randn(4, 256, 64, 64).to(memory_format=torch.channels_last)
+  w = torch.randn(256, 256, 3, 3).to(memory_format=torch.channels_last)
+  with torch.no_grad(), amp:
+    mm = lambda: a @ a
+    conv = lambda: torch.nn.functional.conv2d(x, w, padding=1)
+    mm(), conv()
+    t_mm = min(time_call(mm) for _ in range(5))
+    t_conv = min(time_call(conv) for _ in range(5))
+  return 2.0 * 2048 ** 3 / t_mm, 2.0 * 4 * 64 * 64 * 9 * 256 * 256 / t_conv
+
+
+def describe_machine(dtype: str = "float32") -> float:
+  """Prints JAX's version, `convs.current_target()`, XLA_FLAGS, the load and the measured peaks of `dtype`
+  (matmul; bf16: also XLA's convolution); returns the matmul peak in FLOP/s."""
+  import jax
+  from jaxinpaint import convs
+  peak = matmul_peak_flops(dtype=dtype)
+  print(f"jax {jax.__version__} backend={jax.default_backend()}; {convs.current_target()}; "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; {os.cpu_count()} CPUs; load average "
+        f"{os.getloadavg()[0]:.1f}\n{dtype} matmul peak (jnp.dot 2048^2): {peak / 1e9:.1f} GFLOP/s", flush=True)
+  if dtype == "bfloat16":
+    print(f"XLA bf16 3x3 256->256 conv forward: {conv_peak_flops(dtype=dtype) / 1e9:.1f} GFLOP/s", flush=True)
+  return peak
+
+
+def describe_torch(dtype: str = "float32", file=None) -> None:
+  """Prints torch's version and threads (bf16: its autocast matmul and convolution peaks)."""
+  import torch
+  torch.set_num_threads(torch_threads())
+  print(f"torch {torch.__version__} threads={torch.get_num_threads()}", file=file, flush=True)
+  if dtype == "bfloat16":
+    t_mm, t_conv = torch_peaks(dtype)
+    print(f"torch autocast bf16: matmul {t_mm / 1e9:.1f}, 3x3 256->256 conv forward {t_conv / 1e9:.1f} GFLOP/s",
+          file=file, flush=True)
 
 
 def torch_threads() -> int:

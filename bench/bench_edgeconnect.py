@@ -2,13 +2,21 @@
 
   python bench/bench_edgeconnect.py                       # 256x256, batch 4, with and without VGG-19 terms
   python bench/bench_edgeconnect.py --size 128 --steps 3 --vgg without
+  python bench/bench_edgeconnect.py --dtype bfloat16 --torch-python /path/to/venv-with-torch/bin/python
 
 Ours: the EdgeConnect task's `train_step` (`jaxinpaint.tasks.edgeconnect`, jitted, the same function train.py
 runs), paper widths.
 PyTorch: the authors' published layers (knazeri/edge-connect `InpaintGenerator`, `Discriminator`, the
 `InpaintingModel.process` + `backward` sequence: D real/fake, D Adam step, G loss with L1 + adversarial
 [+ VGG-19 perceptual + style], G Adam step), rebuilt here from torch.nn. VGG-19 weights are random on both
-sides (timing only; no download). Prints images/s side by side and the speed-up (target: >= 1.3x).
+sides (timing only; no download). Each side runs in its own worker process (PyTorch's possibly with another
+interpreter, `--torch-python`); after a first call and a warm-up the parent times them interleaved
+(A B A B ...) and prints medians, images/s and the speed-up (ours / PyTorch).
+
+`--dtype bfloat16`: ours builds G2 and D2 with `dtype=jnp.bfloat16` (bf16 convolutions and activations,
+float32 parameters, instance-norm statistics, spectral norm and losses; the VGG-19 of the losses stays
+float32, `jaxinpaint.models.vgg` has no compute dtype); PyTorch runs the networks (VGG-19 included) under
+`torch.autocast('cpu', bfloat16)` with channels_last models and inputs, the losses in float32.
 """
 
 from __future__ import annotations
@@ -17,19 +25,22 @@ import argparse
 import os
 import pathlib
 import sys
-import time
 
 import numpy as np
+
+import _common
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------------------- PyTorch side
 
-def torch_step_fn(size: int, batch: int, with_vgg: bool):
+def torch_step_fn(size: int, batch: int, with_vgg: bool, dtype: str = 'float32'):
   import torch  # pylint: disable=import-outside-toplevel
   nn = torch.nn
-  torch.set_num_threads(os.cpu_count() or 1)
+  torch.set_num_threads(_common.torch_threads())
+  fmt = torch.channels_last if dtype == 'bfloat16' else torch.contiguous_format
+  amp = lambda: torch.autocast('cpu', dtype=torch.bfloat16, enabled=dtype == 'bfloat16')
   sn = nn.utils.spectral_norm
 
   class Res(nn.Module):
@@ -97,26 +108,31 @@ def torch_step_fn(size: int, batch: int, with_vgg: bool):
     f = f.reshape(b, c, h * w)
     return f @ f.transpose(1, 2) / (c * h * w)
 
+  g, d, vgg = (m.to(memory_format=fmt) for m in (g, d, vgg))
   g_opt = torch.optim.Adam(g.parameters(), lr=1e-4, betas=(0.0, 0.9))
   d_opt = torch.optim.Adam(d.parameters(), lr=1e-5, betas=(0.0, 0.9))
   bce, l1 = nn.BCELoss(), nn.L1Loss()
-  images = torch.rand(batch, 3, size, size)
-  edges = (torch.rand(batch, 1, size, size) > 0.9).float()
-  holes = (torch.rand(batch, 1, size, size) > 0.7).float()
+  images = torch.rand(batch, 3, size, size).contiguous(memory_format=fmt)
+  edges = (torch.rand(batch, 1, size, size) > 0.9).float().contiguous(memory_format=fmt)
+  holes = (torch.rand(batch, 1, size, size) > 0.7).float().contiguous(memory_format=fmt)
+  f32 = lambda feats: {i: f.float() for i, f in feats.items()}
 
   def step():
     g_opt.zero_grad()
     d_opt.zero_grad()
-    out = (torch.tanh(g(torch.cat([images * (1 - holes) + holes, edges], 1))) + 1) / 2
-    dr, _ = d(images)
-    df, _ = d(out.detach())
+    with amp():  # the networks; the losses below in float32
+      out = (torch.tanh(g(torch.cat([images * (1 - holes) + holes, edges], 1)).float()) + 1) / 2
+      dr, _ = d(images)
+      df, _ = d(out.detach())
+      gf, _ = d(out)
+      if with_vgg:
+        fo, fi = f32(vgg_feats(out)), f32(vgg_feats(images))
+        so, si = f32(vgg_feats(out * holes)), f32(vgg_feats(images * holes))
+    dr, df, gf = dr.float(), df.float(), gf.float()
     d_loss = (bce(dr, torch.ones_like(dr)) + bce(df, torch.zeros_like(df))) / 2
-    gf, _ = d(out)
     g_loss = 0.1 * bce(gf, torch.ones_like(gf)) + l1(out, images) / torch.mean(holes)
     if with_vgg:
-      fo, fi = vgg_feats(out), vgg_feats(images)
       g_loss = g_loss + 0.1 * sum(l1(fo[i], fi[i].detach()) for i in perc_idx)
-      so, si = vgg_feats(out * holes), vgg_feats(images * holes)
       g_loss = g_loss + 250 * sum(l1(gram(so[i]), gram(si[i]).detach()) for i in style_idx)
     # The reference steps D before G's backward (modern torch rejects that in-place order); computing both
     # gradients first and then stepping is the same arithmetic (G's loss used the pre-update D).
@@ -133,7 +149,7 @@ def torch_step_fn(size: int, batch: int, with_vgg: bool):
 
 # ------------------------------------------------------------------------------------------- JAX side
 
-def jax_step_fn(size: int, batch: int, with_vgg: bool):
+def jax_step_fn(size: int, batch: int, with_vgg: bool, dtype: str = 'float32'):
   import jax  # pylint: disable=import-outside-toplevel
   from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   from jaxinpaint.models import vgg  # pylint: disable=import-outside-toplevel
@@ -141,6 +157,7 @@ def jax_step_fn(size: int, batch: int, with_vgg: bool):
   sys.path.insert(0, str(REPO))  # the configs package
   from configs import common  # pylint: disable=import-outside-toplevel
   config = common.edgeconnect(2)  # configs/edgeconnect_places2.py:stage2, unlocked
+  config.dtype = dtype
   config.image_size, config.batch_size = size, batch
   config.loss.allow_missing_vgg = True
   if with_vgg:  # random VGG-19 weights: same FLOPs as the real ones, no download
@@ -164,41 +181,48 @@ def jax_step_fn(size: int, batch: int, with_vgg: bool):
   return run
 
 
-def timed(fn, steps: int, warmup: int) -> tuple[float, float]:
-  t0 = time.perf_counter()
-  for _ in range(warmup):
-    fn()
-  first = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    fn()
-  return first, (time.perf_counter() - t0) / steps
-
-
-def main() -> None:
+def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--size', type=int, default=256)
   p.add_argument('--batch', type=int, default=4)
-  p.add_argument('--steps', type=int, default=3)
-  p.add_argument('--warmup', type=int, default=1)
+  p.add_argument('--steps', type=int, default=3, help='interleaved timed steps per side after the warm-up')
   p.add_argument('--vgg', choices=('both', 'with', 'without'), default='both')
   p.add_argument('--only', choices=('both', 'jax', 'torch'), default='both')
-  args = p.parse_args()
-  variants = {'both': (False, True), 'with': (True,), 'without': (False,)}[args.vgg]
-  print(f'EdgeConnect stage 2 (G2 + D2) train step, {args.size}x{args.size}, batch {args.batch}, '
-        f'{os.cpu_count()} CPU threads')
-  for with_vgg in variants:
+  p.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32')
+  p.add_argument('--torch-python', help='interpreter for the PyTorch worker (default: this one)')
+  p.add_argument('--worker', choices=('jax', 'torch'), help=argparse.SUPPRESS)
+  p.add_argument('--with-vgg', action='store_true', help=argparse.SUPPRESS)
+  args = p.parse_args(argv)
+  if args.worker:
+    make = jax_step_fn if args.worker == 'jax' else torch_step_fn
+    _common.serve(lambda: make(args.size, args.batch, args.with_vgg, args.dtype))
+    return 0
+
+  print(f'EdgeConnect stage 2 (G2 + D2) train step, {args.size}x{args.size}, batch {args.batch}, {args.dtype}, '
+        f'{os.cpu_count()} CPU threads, load average {os.getloadavg()[0]:.1f}', flush=True)
+  names = [n for n in ('jax', 'torch') if args.only in ('both', n)]
+  for with_vgg in {'both': (False, True), 'with': (True,), 'without': (False,)}[args.vgg]:
+    workers = {}
+    for name in names:  # one at a time, so compilation is not slowed by the other
+      python = args.torch_python if name == 'torch' and args.torch_python else sys.executable
+      cmd = [python, os.path.abspath(__file__), '--worker', name, '--size', str(args.size), '--batch',
+             str(args.batch), '--dtype', args.dtype] + (['--with-vgg'] if with_vgg else [])
+      workers[name] = _common.Worker(name, cmd, cwd=str(REPO))
+      info = workers[name].ready()
+      print(f'  {"with" if with_vgg else "without"} VGG-19  {name:5s}: first step incl. compile '
+            f'{info["first_call_s"]:.1f} s', flush=True)
+    times = _common.interleaved_timers({n: w.run for n, w in workers.items()}, repeats=args.steps)
     rows = {}
-    for name, make in (('jaxinpaint', jax_step_fn), ('pytorch', torch_step_fn)):
-      if args.only not in ('both', 'jax' if name == 'jaxinpaint' else 'torch'):
-        continue
-      first, per_step = timed(make(args.size, args.batch, with_vgg), args.steps, args.warmup)
+    for name, worker in workers.items():
+      rss = worker.quit()
+      per_step = _common.median(times[name])
       rows[name] = args.batch / per_step
-      print(f'  {"with" if with_vgg else "without"} VGG-19  {name:10s}: {rows[name]:.3f} images/s '
-            f'({per_step:.2f} s/step; first step incl. compile {first:.1f} s)', flush=True)
+      print(f'  {"with" if with_vgg else "without"} VGG-19  {name:5s}: {rows[name]:.3f} images/s '
+            f'({per_step:.2f} s/step, median of {args.steps}; peak RSS {rss:.0f} MB)', flush=True)
     if len(rows) == 2:
-      print(f'  speed-up (ours / PyTorch): {rows["jaxinpaint"] / rows["pytorch"]:.2f}x', flush=True)
+      print(f'  speed-up (ours / PyTorch): {rows["jax"] / rows["torch"]:.2f}x', flush=True)
+  return 0
 
 
 if __name__ == '__main__':
-  main()
+  sys.exit(main())

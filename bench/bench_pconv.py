@@ -1,9 +1,13 @@
 """PConv U-Net side by side: our jitted Flax model vs a PyTorch model with the reference semantics.
 
-256x256, 7 levels, batch 4, fp32. For each implementation and mode (train step / inference) a separate
-worker subprocess builds the model, compiles/warms up, then runs one timed iteration per request from
-this parent, which interleaves the workers (A B A B ...) so both see the same machine load. Each worker
-reports its compile (first-call) time and its peak RSS (`resource.getrusage(...).ru_maxrss`).
+256x256, 7 levels, batch 4, fp32 or bf16 (`--dtype bfloat16`: ours `PConvUNet(dtype=jnp.bfloat16)`,
+float32 parameters, BatchNorm statistics and mask arithmetic; PyTorch under `torch.autocast('cpu',
+bfloat16)` with channels_last model and inputs). For each implementation and mode (train step /
+inference) a separate worker subprocess builds the model, compiles/warms up, then runs one timed iteration
+per request from this parent, which interleaves the workers (A B A B ...) so both see the same machine
+load. Each worker reports its compile (first-call) time and its peak RSS (`resource.getrusage(...).ru_maxrss`).
+`--torch-python` runs the PyTorch workers with another interpreter (e.g. a venv with torch when the JAX one
+has none).
 
 Implementations:
   jax        jaxinpaint.models.PConvUNet, the package's default conv formulation for this backend
@@ -17,9 +21,11 @@ donated state. Inference: forward in eval mode (running statistics).
 
 FLOP/s are the straightforward architecture's feature-convolution FLOPs (decoder convolutions at the
 upsampled resolution; training = 3x forward) divided by the measured time, for both implementations,
-against the measured fp32 matmul peak (jnp.dot of 2048^2 in this process).
+against the measured matmul peak of the dtype (jnp.dot of 2048^2 in this process; bf16: also XLA's bf16
+3x3 256->256 convolution).
 
 Usage: python bench/bench_pconv.py [--repeats 5] [--impls jax torch] [--modes train infer] [--json F]
+       [--dtype bfloat16] [--torch-python /path/to/python]
 Environment: BENCH_TORCH_THREADS (default: all cores) sets torch's thread count; on a loaded machine
 1 thread can be faster for torch, so measure both.
 """
@@ -29,8 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -53,7 +57,23 @@ def _batch(batch: int, size: int):
   return image, mask
 
 
-def _jax_worker(mode: str, batch: int, size: int, levels: int):
+def forward_flops(layer_size: int = 7, size: int = 256, batch: int = 4, input_channels: int = 3,
+                  features=(64, 128, 256, 512, 512, 512, 512, 512), kernel_sizes=(7, 5, 5, 3, 3, 3, 3, 3)) -> float:
+  """Multiply-add FLOPs (x2) of the feature convolutions of the straightforward formulation (decoder
+  convs at the upsampled resolution; the reference's mask convolutions not counted)."""
+  chans = [input_channels] + list(features[:layer_size])
+  total, res = 0.0, size
+  for i in range(layer_size):
+    res //= 2
+    total += 2.0 * batch * res * res * kernel_sizes[i] ** 2 * chans[i] * chans[i + 1]
+  for j in range(layer_size):
+    res *= 2
+    cin = chans[layer_size - j] + chans[layer_size - j - 1]
+    total += 2.0 * batch * res * res * 9 * cin * chans[layer_size - j - 1]
+  return total
+
+
+def _jax_worker(mode: str, batch: int, size: int, levels: int, dtype: str):
   import jax
   import jax.numpy as jnp
   import optax
@@ -61,7 +81,7 @@ def _jax_worker(mode: str, batch: int, size: int, levels: int):
 
   image_np, mask_np = _batch(batch, size)
   image, mask = jnp.asarray(image_np), jnp.asarray(mask_np)
-  model = PConvUNet(num_levels=levels)
+  model = PConvUNet(num_levels=levels, dtype=jnp.dtype(dtype))
   variables = jax.jit(lambda key: model.init(key, image, mask, train=False))(jax.random.PRNGKey(0))
   if mode == "infer":
     predict = jax.jit(lambda v, image, mask: model.apply(v, image * mask, mask, train=False))
@@ -93,20 +113,22 @@ def _jax_worker(mode: str, batch: int, size: int, levels: int):
   return run
 
 
-def _torch_worker(mode: str, batch: int, size: int, levels: int):
+def _torch_worker(mode: str, batch: int, size: int, levels: int, dtype: str):
   import torch
   sys.path.insert(0, HERE)
   import torch_pconv
   torch.set_num_threads(_common.torch_threads())
+  fmt = torch.channels_last if dtype == "bfloat16" else torch.contiguous_format
+  amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
   image_np, mask_np = _batch(batch, size)
-  image = torch.from_numpy(image_np).permute(0, 3, 1, 2).contiguous()
-  mask = torch.from_numpy(mask_np).permute(0, 3, 1, 2).expand(-1, 3, -1, -1).contiguous()
-  model = torch_pconv.PConvUNet(layer_size=levels)
+  image = torch.from_numpy(image_np).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+  mask = torch.from_numpy(mask_np).permute(0, 3, 1, 2).expand(-1, 3, -1, -1).contiguous(memory_format=fmt)
+  model = torch_pconv.PConvUNet(layer_size=levels).to(memory_format=fmt)
   if mode == "infer":
     model.eval()
 
     def run():
-      with torch.no_grad():
+      with torch.no_grad(), amp():
         return model(image * mask, mask)
     return run
   model.train()
@@ -114,8 +136,9 @@ def _torch_worker(mode: str, batch: int, size: int, levels: int):
 
   def run():
     opt.zero_grad(set_to_none=True)
-    out = model(image * mask, mask)
-    err = (out - image).abs()
+    with amp():
+      out = model(image * mask, mask)
+    err = (out.float() - image).abs()
     loss = (mask * err).mean() + 6.0 * ((1.0 - mask) * err).mean()
     loss.backward()
     opt.step()
@@ -123,64 +146,19 @@ def _torch_worker(mode: str, batch: int, size: int, levels: int):
   return run
 
 
-def worker_main(impl: str, mode: str, batch: int, size: int, levels: int) -> None:
-  """Serves timing requests on stdin ('run' / 'quit'), one JSON line per answer on stdout."""
-  out = sys.stdout
-  sys.stdout = sys.stderr  # keep library chatter off the protocol channel
+def worker_main(impl: str, mode: str, batch: int, size: int, levels: int, dtype: str) -> None:
   if impl == "jax-xla":
     os.environ["JAXINPAINT_CONV_IMPL"] = "xla"
-  t0 = time.perf_counter()
-  run = (_torch_worker if impl == "torch" else _jax_worker)(mode, batch, size, levels)
-  build_s = time.perf_counter() - t0
-  rss_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  first_s = _common.time_call(run)  # jit compile + first run (torch: first run, allocator warm-up)
-  _common.time_call(run)  # warm-up
-  rss_first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  out.write(json.dumps({"ready": True, "build_s": build_s, "first_call_s": first_s, "maxrss_build_mb": rss_build,
-                        "maxrss_first_calls_mb": rss_first}) + "\n")
-  out.flush()
-  for line in sys.stdin:
-    cmd = line.strip()
-    if cmd == "run":
-      out.write(json.dumps({"t": _common.time_call(run)}) + "\n")
-      out.flush()
-    elif cmd == "quit":
-      break
-  out.write(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}) + "\n")
-  out.flush()
+  _common.serve(lambda: (_torch_worker if impl == "torch" else _jax_worker)(mode, batch, size, levels, dtype))
 
 
 # ------------------------------------------------------------------------------------------------ parent
 
-class Worker:
-  def __init__(self, impl, mode, args):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, "--modes", mode, "--batch", str(args.batch),
-           "--size", str(args.size), "--levels", str(args.levels)]
-    self.name = impl
-    self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=HERE)
-    self.info = None
-
-  def _read(self):
-    line = self.proc.stdout.readline()
-    if not line:
-      raise RuntimeError(f"worker {self.name} exited (code {self.proc.wait()}); see its stderr above")
-    return json.loads(line)
-
-  def ready(self):
-    self.info = self._read()
-    return self.info
-
-  def run(self):
-    self.proc.stdin.write("run\n")
-    self.proc.stdin.flush()
-    return self._read()["t"]
-
-  def quit(self):
-    self.proc.stdin.write("quit\n")
-    self.proc.stdin.flush()
-    info = self._read()
-    self.proc.wait()
-    return info["maxrss_mb"]
+def _worker(impl, mode, args) -> _common.Worker:
+  python = args.torch_python if impl == "torch" and args.torch_python else sys.executable
+  return _common.Worker(impl, [python, os.path.abspath(__file__), "--worker", impl, "--modes", mode, "--batch",
+                               str(args.batch), "--size", str(args.size), "--levels", str(args.levels), "--dtype",
+                               args.dtype], cwd=HERE)
 
 
 def main(argv=None):
@@ -192,25 +170,22 @@ def main(argv=None):
   parser.add_argument("--size", type=int, default=256)
   parser.add_argument("--levels", type=int, default=7)
   parser.add_argument("--pause", type=float, default=0.2, help="seconds between calls (lets idle threads park)")
+  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+  parser.add_argument("--torch-python", help="interpreter for the PyTorch workers (default: this one)")
   parser.add_argument("--json", help="also write the results to this JSON file")
   parser.add_argument("--worker", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker:
-    worker_main(args.worker, args.modes[0], args.batch, args.size, args.levels)
+    worker_main(args.worker, args.modes[0], args.batch, args.size, args.levels, args.dtype)
     return 0
 
-  import jax
-  peak = _common.matmul_peak_flops()
-  sys.path.insert(0, HERE)
-  import torch_pconv
-  fwd = torch_pconv.forward_flops(args.levels, args.size, args.batch)
-  print(f"jax {jax.__version__} backend={jax.default_backend()}; fp32 matmul peak (jnp.dot 2048^2): "
-        f"{peak / 1e9:.1f} GFLOP/s; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
+  peak = _common.describe_machine(args.dtype)
+  fwd = forward_flops(args.levels, args.size, args.batch)
   print(f"PConv U-Net {args.size}x{args.size}, {args.levels} levels, batch {args.batch}: "
         f"{fwd / 1e9:.1f} GFLOP forward (straightforward formulation)", flush=True)
   results, rows = {}, []
   for mode in args.modes:
-    workers = [Worker(impl, mode, args) for impl in args.impls]
+    workers = [_worker(impl, mode, args) for impl in args.impls]
     for w in workers:  # sequential start-up so compile times are not inflated by each other
       info = w.ready()
       print(f"[{mode}] {w.name}: build {info['build_s']:.1f}s, first call (compile) {info['first_call_s']:.1f}s, "
@@ -238,8 +213,8 @@ def main(argv=None):
                    r["first_call_s"], r["maxrss_mb"],
                    r["maxrss_mb"] / ref["maxrss_mb"] if ref else float("nan")])
   print()
-  print(f"PConv U-Net {args.size}^2, L={args.levels}, batch {args.batch}, fp32, median of {args.repeats} "
-        f"interleaved runs; peak {peak / 1e9:.0f} GFLOP/s")
+  print(f"PConv U-Net {args.size}^2, L={args.levels}, batch {args.batch}, {args.dtype}, median of {args.repeats} "
+        f"interleaved runs; matmul peak {peak / 1e9:.0f} GFLOP/s")
   print(_common.fmt_table(["mode", "impl", "images/s", "x torch", "GFLOP/s (% peak)", "first call s",
                            "peak RSS MB", "RSS / torch"], rows))
   if args.json:

@@ -98,19 +98,3 @@ class PConvUNet(nn.Module):
       h, m = layer(h, m)
     return h
 
-
-def forward_flops(layer_size: int = 7, size: int = 256, batch: int = 4, input_channels: int = 3,
-                  features=(64, 128, 256, 512, 512, 512, 512, 512), kernel_sizes=(7, 5, 5, 3, 3, 3, 3, 3),
-                  mask_branch: bool = False) -> float:
-  """Multiply-add FLOPs (x2) of the feature convolutions of the straightforward formulation (decoder
-  convs at the upsampled resolution); with mask_branch, plus the reference's ones-kernel mask convs."""
-  chans = [input_channels] + list(features[:layer_size])
-  total, res = 0.0, size
-  for i in range(layer_size):
-    res //= 2
-    total += 2.0 * batch * res * res * kernel_sizes[i] ** 2 * chans[i] * chans[i + 1]
-  for j in range(layer_size):
-    res *= 2
-    cin = chans[layer_size - j] + chans[layer_size - j - 1]
-    total += 2.0 * batch * res * res * 9 * cin * chans[layer_size - j - 1]
-  return total * (2 if mask_branch else 1)

@@ -67,7 +67,6 @@ def pconv(phase: int) -> ml_collections.ConfigDict:
   config.pconv.num_levels = 8
   config.pconv.features = (64, 128, 256, 512, 512, 512, 512, 512)
   config.pconv.kernel_sizes = (7, 5, 5, 3, 3, 3, 3, 3)
-  config.pconv.dtype = 'float32'
 
   # Loss (paper eq. 7) and the perceptual network.
   config.loss = ml_collections.ConfigDict()
@@ -145,6 +144,9 @@ def _shared_fields(model: str, *, sample_every: int, evaluate_at_end: bool) -> m
   config.model = model
   config.seed = 0
   config.init_from = ''          # previous phase's/stage's workdir to start from when this one has no checkpoint
+  # Compute dtype of the networks: 'float32' or 'bfloat16' (mixed precision: bf16 convolutions and
+  # activations; parameters, optimiser state, losses and normalisation statistics stay float32).
+  config.dtype = 'float32'
 
   # Input.
   config.images = ''

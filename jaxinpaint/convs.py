@@ -1,23 +1,25 @@
 """Fast, exact 2-D convolution building blocks (NHWC features, HWIO kernels).
 
-Every block computes exactly the same function (values and gradients, up to float rounding) as the
-plain `lax.conv_general_dilated` formulation; only the way the work is laid out differs. XLA:CPU has
-cliffs on several convolution shapes (GitHub issue 7 of this project): weight gradients of stride-1
-convolutions run at ~20-40 GFLOP/s while the forward runs near the matmul peak, transposed (lhs-dilated)
-convolutions have a ~30x slower weight gradient, dilated convolutions depend 20x on the padding layout.
-The CPU formulations here avoid them:
+Every block computes the same function (values and gradients, up to float rounding) as the plain
+`lax.conv_general_dilated` formulation; only the way the work is laid out differs. XLA:CPU runs several
+convolution shapes far below its matmul rate: the weight gradient of stride-1 convolutions, convolutions
+with few input or output channels, and transposed (lhs-dilated) convolutions, whose gradients multiply the
+inserted zeros. The formulations here avoid those cases:
 
-* `conv2d`: every convolution goes through one core op (`jax.custom_vjp`) that picks, per shape, the
-  fastest exact formulation of the forward, the input gradient and the weight gradient: XLA's own where it
-  wins; one matmul plus a sum of shifted slices for few output (forward) or input (input gradient)
-  channels; one matmul against dy shifted to every tap for the weight gradient of few output channels;
-  the sub-pixel transposed convolution for strided convolutions' input gradient; and, under XLA's
-  YNNPACK convolutions (`JAXINPAINT_XLA_CPU_CONV=off`), per-tap matrix products for the weight gradient.
-  (A space-to-batch formulation of dilation is kept behind `_DILATED_AS_SPACE_TO_BATCH`; it measured
-  slower.)
-* 3x3 stride-1 (dilated) convolutions with many channels and 256-2048 output tiles of 4x4 (EdgeConnect's
-  residual blocks): the weight gradient by Winograd's minimal filtering F(4x4, 3x3), 4x fewer
-  multiply-adds than the direct sum (4 x 64^2 256->256: 49-52 vs XLA's 72 ms).
+* `conv2d`: one core op (`jax.custom_vjp`) whose forward, input gradient and weight gradient are each one
+  of a few small exact implementations (`FORWARD`, `INPUT_GRAD`, `WEIGHT_GRAD`), chosen by one planning
+  function, `plan_conv`, from the convolution's static description (`ConvGeometry`: shapes, padding,
+  strides, dilation, dtype) and the compilation target (`Target`: backend and XLA:CPU settings, fixed per
+  process). The implementations: XLA's own convolution; one matmul plus a sum of shifted slices for few
+  output (forward) or input (input gradient) channels; the stride-1 input gradient as a *forward*
+  convolution with the flipped kernel (what XLA:CPU hands to oneDNN in bf16, unlike autodiff's form); one
+  matmul against dy shifted to every tap (weight gradient, few output channels); the sub-pixel transposed
+  convolution for strided convolutions' input gradient; one matrix product per kernel tap or kernel row
+  (weight gradient, bf16 products accumulated in float32); Winograd's minimal filtering F(4x4, 3x3) in
+  float32 (weight gradient of 3x3 stride-1 convolutions with many channels).
+* bf16 (mixed precision): every block takes bf16 features and kernels and returns bf16; matrix products
+  accumulate in float32, and with XLA's oneDNN convolutions (`jaxinpaint.xla_cpu`, jaxlib 0.12 on CPUs
+  with bf16 instructions) the plan makes forward and input gradient forward convolutions that oneDNN runs.
 * `conv_transpose2d` (torch `ConvTranspose2d` semantics): `s x s` sub-pixel stride-1 convolutions on
   the low-resolution input, one per output phase, interleaved (for k=4, s=2, p=1: four 2x2 convs).
 * `upsample2x_conv`: a k x k convolution over a nearest-x2-upsampled map equals four convolutions on the
@@ -29,7 +31,8 @@ The CPU formulations here avoid them:
 Which formulation runs is chosen per call by `impl`: `'fast'` (the above), `'xla'` (XLA's native
 convolution ops, the reference formulation) or `'auto'`/None, which reads the environment variable
 `JAXINPAINT_CONV_IMPL` and otherwise picks `'fast'` on the CPU backend and `'xla'` on GPU/TPU, where
-XLA's native (cuDNN / TPU) convolutions are already the fast path.
+XLA's native (cuDNN / TPU) convolutions are already the fast path. `forced_plan` overrides the planned
+implementations inside a `with` block (tests and benchmarks).
 
 Note: the fast core is a `jax.custom_vjp`, so it supports reverse-mode differentiation (`grad`,
 `vjp`), `jit` and `vmap`, but not forward-mode (`jvp`/`jacfwd`); use `impl='xla'` for those.
@@ -38,16 +41,18 @@ References:
   W. Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
   Convolutional Neural Network", CVPR 2016 (sub-pixel convolution = transposed convolution by phases);
   A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016 (Winograd F(4x4, 3x3));
-  F. Yu, V. Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016 (dilation),
-  and the space-to-batch formulation of `tf.nn.atrous_conv2d`;
+  F. Yu, V. Koltun, "Multi-Scale Context Aggregation by Dilated Convolutions", ICLR 2016 (dilation);
   torch.nn.ConvTranspose2d / torch.nn.functional.conv_transpose2d (output size and index convention).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Union
 
 import jax
@@ -136,60 +141,101 @@ def nearest_upsample_2x(x: Array) -> Array:
 
 
 # ----------------------------------------------------------------------------------------------------
-# The stride-1 core with a matmul weight gradient.
+# Static description of a convolution and of the compilation target.
+
+@dataclasses.dataclass(frozen=True)
+class ConvGeometry:
+  """Everything a plan may depend on about `y = conv(x, kernel)` (static, hashable).
+
+  Attributes:
+    x_shape: (N, H, W, C_in).
+    kernel_shape: (kh, kw, C_in, C_out).
+    padding: ((top, bottom), (left, right)) zero padding.
+    strides, dilation: (sh, sw), (dh, dw).
+    dtype: the computation dtype's name ('float32', 'bfloat16', ...).
+  """
+  x_shape: tuple[int, int, int, int]
+  kernel_shape: tuple[int, int, int, int]
+  padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+  strides: tuple[int, int] = (1, 1)
+  dilation: tuple[int, int] = (1, 1)
+  dtype: str = "float32"
+
+  @classmethod
+  def of(cls, x: Array, kernel: Array, padding, strides=(1, 1), dilation=(1, 1)) -> "ConvGeometry":
+    return cls(tuple(x.shape), tuple(kernel.shape), tuple(tuple(int(v) for v in p) for p in padding),
+               tuple(strides), tuple(dilation), jnp.dtype(x.dtype).name)
+
+  @property
+  def cin(self) -> int:
+    return self.kernel_shape[2]
+
+  @property
+  def cout(self) -> int:
+    return self.kernel_shape[3]
+
+  @property
+  def taps(self) -> int:
+    return self.kernel_shape[0] * self.kernel_shape[1]
+
+  @property
+  def out_hw(self) -> tuple[int, int]:
+    return tuple((size + lo + hi - d * (k - 1) - 1) // s + 1 for size, (lo, hi), k, s, d in
+                 zip(self.x_shape[1:3], self.padding, self.kernel_shape[:2], self.strides, self.dilation))
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """What the plan depends on besides the convolution itself; one per process (`current_target`).
+
+  Attributes:
+    platform: JAX's default backend, 'cpu', 'gpu' or 'tpu'.
+    ynnpack_convolutions: XLA:CPU compiles convolutions into YNNPACK fusions (jaxlib's default; turned
+      off by `jaxinpaint.xla_cpu` where measured slower).
+    onednn_convolutions: XLA:CPU rewrites convolutions into oneDNN calls (`jaxinpaint.xla_cpu` turns this
+      on for bf16 on CPUs with bf16 instructions).
+    cpu_bf16: the CPU has bf16 instructions (`avx512_bf16` or `amx_bf16`).
+  """
+  platform: str = "cpu"
+  ynnpack_convolutions: bool = False
+  onednn_convolutions: bool = False
+  cpu_bf16: bool = False
+
+  def conv_library(self, dtype: str) -> str:
+    """The kernels XLA:CPU runs a native convolution of `dtype` with: 'onednn', 'ynnpack' or 'eigen'.
+
+    XLA's oneDNN rewrite takes bf16 convolutions (on bf16-capable CPUs) before YNNPACK does, fp32 ones
+    only when YNNPACK's convolutions are off.
+    """
+    if dtype == "bfloat16" and self.onednn_convolutions and self.cpu_bf16:
+      return "onednn"
+    if self.ynnpack_convolutions:
+      return "ynnpack"
+    if dtype == "float32" and self.onednn_convolutions:
+      return "onednn"
+    return "eigen"
+
+
+@functools.cache
+def current_target() -> Target:
+  """This process's `Target`, read once.
+
+  XLA reads `XLA_FLAGS` when JAX creates its backends, which `jax.default_backend()` does if nothing did
+  before, so the flags seen here are the ones every later compilation uses.
+  """
+  platform = jax.default_backend()
+  if platform != "cpu":
+    return Target(platform=platform)
+  settings = xla_cpu.active_settings()
+  return Target(platform, settings.ynnpack_convolutions, settings.onednn_convolutions, settings.cpu_bf16)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Implementations. Forward: f(x, kernel, g) -> y. Input / weight gradient: f(x, kernel, dy, g) -> dx / dW.
 
 def _xla_conv(x: Array, kernel: Array, padding, strides=(1, 1), dilation=(1, 1)) -> Array:
   return lax.conv_general_dilated(x, kernel, window_strides=strides, padding=padding,
                                   rhs_dilation=dilation, dimension_numbers=DIMENSION_NUMBERS)
-
-
-def _weight_grad_taps(x: Array, dy: Array, kh: int, kw: int, padding, strides=(1, 1), dilation=(1, 1)) -> Array:
-  """dW[a, b] = sum_{n,i,j} x_pad[n, s*i + d*a, s*j + d*b, :]^T dy[n, i, j, :]: one dot per kernel tap.
-
-  A plain (K, C_in)^T (K, C_out) product with K = N*H_out*W_out runs near the machine's matmul peak on
-  XLA:CPU, while XLA's own weight-gradient convolution (batch as the contracted feature dimension)
-  runs several times slower.
-  """
-  n, ho, wo, cout = dy.shape
-  cin = x.shape[-1]
-  (pt, pb), (pl, pr) = padding
-  (sh, sw), (dh, dw) = strides, dilation
-  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-  dy2 = dy.reshape(n * ho * wo, cout)
-  span_h, span_w = sh * (ho - 1) + 1, sw * (wo - 1) + 1
-
-  def tap(a, b):
-    xt = lax.dynamic_slice(xp, (0, a * dh, b * dw, 0), (n, span_h, span_w, cin))
-    if (sh, sw) != (1, 1):
-      xt = lax.slice(xt, (0, 0, 0, 0), xt.shape, (1, sh, sw, 1))
-    return lax.dot_general(xt.reshape(n * ho * wo, cin), dy2, (((0,), (0,)), ((), ())),
-                           preferred_element_type=jnp.float32)
-
-  def row(a):  # the kw taps of kernel row a as one (K, kw*C_in)^T (K, C_out) product (small C_in)
-    xt = lax.dynamic_slice(xp, (0, a * dh, 0, 0), (n, span_h, xp.shape[2], cin))
-    parts = [lax.slice(xt, (0, 0, b * dw, 0), (n, span_h, b * dw + span_w, cin), (1, sh, sw, 1))
-             for b in range(kw)]
-    cols = jnp.concatenate(parts, axis=-1).reshape(n * ho * wo, kw * cin)
-    return lax.dot_general(cols, dy2, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
-
-  if kh * kw == 1:
-    return tap(0, 0).reshape(1, 1, cin, cout)
-  # A loop over the taps keeps one shifted copy of the input alive at a time (unrolled, XLA may
-  # materialise all kh*kw copies at once: several hundred MB for the U-Net's large layers); measured
-  # as fast as the unrolled version. Few input channels make skinny products: group a kernel row.
-  if cin < _ROW_GROUPING_MAX_CIN and kw > 1:
-    def body(a, acc):
-      return lax.dynamic_update_index_in_dim(acc, row(a), a, axis=0)
-    acc = lax.fori_loop(0, kh, body, jnp.zeros((kh, kw * cin, cout), jnp.float32))
-    return acc.reshape(kh, kw, cin, cout)
-
-  def body(t, acc):
-    return lax.dynamic_update_index_in_dim(acc, tap(t // kw, t % kw), t, axis=0)
-  acc = lax.fori_loop(0, kh * kw, body, jnp.zeros((kh * kw, cin, cout), jnp.float32))
-  return acc.reshape(kh, kw, cin, cout)
-
-
-_ROW_GROUPING_MAX_CIN = 32
 
 
 def _conv_shifted_outputs(x: Array, kernel: Array, padding, dilation) -> Array:
@@ -213,39 +259,136 @@ def _conv_shifted_outputs(x: Array, kernel: Array, padding, dilation) -> Array:
   return y.astype(x.dtype)
 
 
-# Up to this many output channels (stride 1) the forward is `_conv_shifted_outputs` and the weight
-# gradient `_weight_grad_shifted_dy` (7x7 64->3: forward 2.7x, weight gradient 1.2x faster than XLA's);
-# up to this many input channels the input gradient is `_conv_shifted_outputs` too.
-_SMALL_COUT = 4
+def _forward_xla(x: Array, kernel: Array, g: ConvGeometry) -> Array:
+  return _xla_conv(x, kernel, g.padding, g.strides, g.dilation)
 
 
-def _conv_forward(x: Array, kernel: Array, padding, strides, dilation) -> Array:
-  if (strides == (1, 1) and kernel.shape[-1] <= _SMALL_COUT and kernel.shape[0] * kernel.shape[1] > 1
-      and not xla_cpu.convolutions_use_ynnpack()):
-    return _conv_shifted_outputs(x, kernel, padding, dilation)
-  return _xla_conv(x, kernel, padding, strides, dilation)
+def _forward_shifted_outputs(x: Array, kernel: Array, g: ConvGeometry) -> Array:
+  return _conv_shifted_outputs(x, kernel, g.padding, g.dilation)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_core(x: Array, kernel: Array, padding, strides, dilation) -> Array:
-  return _conv_forward(x, kernel, padding, strides, dilation)
+def _input_grad_xla(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """XLA's transposed formulation (about forward speed for stride 1; lhs-dilated for strided convs)."""
+  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, g.padding, g.strides, g.dilation), x)
+  return vjp_x(dy)[0]
 
 
-def _conv_core_fwd(x, kernel, padding, strides, dilation):
-  return _conv_forward(x, kernel, padding, strides, dilation), (x, kernel)
+def _subpixel_output_padding(g: ConvGeometry) -> tuple[int, int]:
+  """The rows/cols a strided convolution's stride skipped at the end: conv_transpose's output_padding."""
+  return tuple(size + 2 * lo - k - s * (o - 1) for size, (lo, _), k, s, o in
+               zip(g.x_shape[1:3], g.padding, g.kernel_shape[:2], g.strides, g.out_hw))
 
 
-def _weight_grad_shifted_dy(x: Array, dy: Array, kh: int, kw: int, padding, dilation=(1, 1)) -> Array:
+def _input_grad_subpixel(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """dx = conv_transpose(dy, W with in/out swapped): s*s stride-1 convolutions on dy (no inserted zeros)."""
+  (pt, _), (pl, _) = g.padding
+  return conv_transpose2d(dy, jnp.swapaxes(kernel, 2, 3), strides=g.strides, padding=(pt, pl),
+                          output_padding=_subpixel_output_padding(g), impl="fast")
+
+
+def _flipped_padding(g: ConvGeometry):
+  """Padding of dy for the stride-1 input gradient as a correlation with the flipped kernel."""
+  return tuple((d * (k - 1) - lo, d * (k - 1) - hi)
+               for (lo, hi), k, d in zip(g.padding, g.kernel_shape[:2], g.dilation))
+
+
+def _flipped_kernel(kernel: Array) -> Array:
+  """W flipped in both spatial axes, input and output channels swapped: the input gradient's kernel."""
+  return jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
+
+
+def _input_grad_flipped(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """Stride 1: dx = dy correlated with the flipped, in/out-swapped kernel, as a *forward* convolution.
+
+  Autodiff's form of the same convolution carries the reversal inside the convolution (or as its kernel's
+  producer), which XLA:CPU does not hand to oneDNN; this one it does (3x3 256->256 at 64^2, bf16: the
+  forward's speed instead of ~2.3x slower).
+  """
+  return _xla_conv(dy, _flipped_kernel(kernel), _flipped_padding(g), (1, 1), g.dilation)
+
+
+def _input_grad_shifted_outputs(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """Stride 1, few input channels: dx = dy correlated with the flipped, in/out-swapped kernel, which has
+  few output channels, as the one-matmul form (7x7 64->4 at 256^2: XLA's takes 147 ms, PyTorch 91 ms)."""
+  return _conv_shifted_outputs(dy, _flipped_kernel(kernel), _flipped_padding(g), g.dilation)
+
+
+def _weight_grad_xla(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  _, vjp_w = jax.vjp(lambda k: _xla_conv(x, k, g.padding, g.strides, g.dilation), kernel)
+  return vjp_w(dy)[0]
+
+
+def _tap_operands(x: Array, dy: Array, g: ConvGeometry):
+  """Padded x, dy as a (K, C_out) matrix (K = N*H_out*W_out), and the span of one tap's input rows/cols."""
+  n, ho, wo, cout = dy.shape
+  (pt, pb), (pl, pr) = g.padding
+  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+  (sh, sw) = g.strides
+  return xp, dy.reshape(n * ho * wo, cout), (sh * (ho - 1) + 1, sw * (wo - 1) + 1)
+
+
+def _weight_grad_taps(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """dW[a, b] = sum_{n,i,j} x_pad[n, s*i + d*a, s*j + d*b, :]^T dy[n, i, j, :]: one dot per kernel tap.
+
+  A plain (K, C_in)^T (K, C_out) product with K = N*H_out*W_out runs near the machine's matmul peak on
+  XLA:CPU, while XLA's own weight-gradient convolution (batch as the contracted feature dimension) runs
+  several times slower under its YNNPACK convolutions. A loop over the taps keeps one shifted copy of the
+  input alive at a time (unrolled, XLA may materialise all kh*kw copies at once: several hundred MB for
+  the U-Net's large layers) and measured as fast as the unrolled version.
+  """
+  kh, kw, cin, cout = g.kernel_shape
+  n, ho, wo, _ = dy.shape
+  xp, dy2, (span_h, span_w) = _tap_operands(x, dy, g)
+  (sh, sw), (dh, dw) = g.strides, g.dilation
+
+  def tap(a, b):
+    xt = lax.dynamic_slice(xp, (0, a * dh, b * dw, 0), (n, span_h, span_w, cin))
+    if (sh, sw) != (1, 1):
+      xt = lax.slice(xt, (0, 0, 0, 0), xt.shape, (1, sh, sw, 1))
+    return lax.dot_general(xt.reshape(n * ho * wo, cin), dy2, (((0,), (0,)), ((), ())),
+                           preferred_element_type=jnp.float32)
+
+  if kh * kw == 1:
+    return tap(0, 0).reshape(1, 1, cin, cout)
+
+  def body(t, acc):
+    return lax.dynamic_update_index_in_dim(acc, tap(t // kw, t % kw), t, axis=0)
+  acc = lax.fori_loop(0, kh * kw, body, jnp.zeros((kh * kw, cin, cout), jnp.float32))
+  return acc.reshape(kh, kw, cin, cout)
+
+
+def _weight_grad_tap_rows(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """`_weight_grad_taps` with the kw taps of a kernel row as one (K, kw*C_in)^T (K, C_out) product: few
+  input channels make skinny per-tap products."""
+  kh, kw, cin, cout = g.kernel_shape
+  n, ho, wo, _ = dy.shape
+  xp, dy2, (span_h, span_w) = _tap_operands(x, dy, g)
+  (sh, sw), (dh, dw) = g.strides, g.dilation
+
+  def row(a):
+    xt = lax.dynamic_slice(xp, (0, a * dh, 0, 0), (n, span_h, xp.shape[2], cin))
+    parts = [lax.slice(xt, (0, 0, b * dw, 0), (n, span_h, b * dw + span_w, cin), (1, sh, sw, 1))
+             for b in range(kw)]
+    cols = jnp.concatenate(parts, axis=-1).reshape(n * ho * wo, kw * cin)
+    return lax.dot_general(cols, dy2, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+
+  def body(a, acc):
+    return lax.dynamic_update_index_in_dim(acc, row(a), a, axis=0)
+  acc = lax.fori_loop(0, kh, body, jnp.zeros((kh, kw * cin, cout), jnp.float32))
+  return acc.reshape(kh, kw, cin, cout)
+
+
+def _weight_grad_shifted_dy(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
   """Stride-1 dW for few output channels: one product `x_pad^T @ [dy shifted to every tap]`.
 
   dW[a, b] = sum_p x_pad[p]^T dy[p - d*(a, b)]: placing dy at each tap's offset in the padded frame
   builds a (N*Hp*Wp, kh*kw*C_out) matrix, small when C_out is, and one dot with the padded input gives
   every tap at once (a 7x7 64->3 layer otherwise makes 49 skinny (K, 64)^T (K, 3) products).
   """
-  n, ho, wo, cout = dy.shape
-  cin = x.shape[-1]
-  (pt, pb), (pl, pr) = padding
-  dh, dw = dilation
+  kh, kw, cin, cout = g.kernel_shape
+  n, ho, wo, _ = dy.shape
+  (pt, pb), (pl, pr) = g.padding
+  dh, dw = g.dilation
   xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
   hp, wp = xp.shape[1:3]
   shifted = [jnp.pad(dy, ((0, 0), (dh * a, hp - ho - dh * a), (dw * b, wp - wo - dw * b), (0, 0)))
@@ -263,11 +406,6 @@ _WINOGRAD_G = ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
                (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1))
 _WINOGRAD_AT = ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1))
 _WINOGRAD_M = 4  # output tile side
-# Measured window (bench/RESULTS.md, 3x3 weight gradients on the idle machine): Winograd wins from 256 to
-# ~2048 output tiles of 4x4 (4x64^2 256->256: 49-52 vs 72 ms, 4x32^2 512->512: 36 vs 58 ms, 4x64^2 64->64:
-# 7.1 vs 8.7 ms); with fewer tiles the 36 small products lose (4x16^2 512->512: 17 vs 14 ms), with more the
-# transforms' memory traffic does (4x128^2 128->128: 86 vs 93 ms, 4x256^2 64->64: 208 vs 138 ms).
-_WINOGRAD_MIN_TILES, _WINOGRAD_MAX_TILES, _WINOGRAD_MIN_CHANNELS = 256, 2048, 64
 
 
 def _linear_combination(coefficients, parts):
@@ -335,102 +473,228 @@ def _winograd_weight_grad(x: Array, dy: Array, padding, dilation) -> Array:
   return jnp.stack(taps).reshape(3, 3, x.shape[-1], cout)
 
 
-def _use_winograd_weight_grad(x: Array, dy: Array, kernel: Array, strides) -> bool:
-  n, ho, wo, cout = dy.shape
-  tiles = n * -(-ho // _WINOGRAD_M) * -(-wo // _WINOGRAD_M)
-  return (kernel.shape[:2] == (3, 3) and strides == (1, 1) and x.dtype == jnp.float32
-          and min(x.shape[-1], cout) >= _WINOGRAD_MIN_CHANNELS
-          and _WINOGRAD_MIN_TILES <= tiles <= _WINOGRAD_MAX_TILES)
+def _weight_grad_winograd(x: Array, kernel: Array, dy: Array, g: ConvGeometry) -> Array:
+  """The Winograd weight gradient in float32 (bf16 inputs are upcast exactly: its transforms would lose
+  about one digit in bf16, and XLA:CPU keeps float32 for a product whose bf16 operands it can see are
+  float32 values rounded)."""
+  return _winograd_weight_grad(x.astype(jnp.float32), dy.astype(jnp.float32), g.padding, g.dilation)
 
 
-def _weight_grad(x: Array, dy: Array, kernel: Array, padding, strides, dilation) -> Array:
-  """Picks the fastest exact weight-gradient formulation for this shape and XLA:CPU setting."""
-  kh, kw, _, cout = kernel.shape
-  if xla_cpu.convolutions_use_ynnpack():
-    # With XLA's YNNPACK convolutions (jaxlib's default) their weight gradient is the slow part;
-    # per-tap matrix products measured 2-4x faster (bench/RESULTS.md).
-    return _weight_grad_taps(x, dy, kh, kw, padding, strides, dilation)
-  if strides == (1, 1) and cout <= _SMALL_COUT:
-    # 7x7 64->3 at 256^2: 187 vs 223 ms; 3x3 67->3: 53 vs 75 ms; 4x4 512->1: 3 vs 11 ms.
-    return _weight_grad_shifted_dy(x, dy, kh, kw, padding, dilation)
-  if _use_winograd_weight_grad(x, dy, kernel, strides):
-    return _winograd_weight_grad(x, dy, padding, dilation)
-  # Eigen's weight-gradient convolution (the setting `import jaxinpaint` makes) beats per-tap products
-  # on every other measured shape (3x3 256->256 at 64^2: 97 vs 116 ms; 4x4/2 64->128: 128 vs 176 ms).
-  _, vjp_w = jax.vjp(lambda k: _xla_conv(x, k, padding, strides, dilation), kernel)
-  return vjp_w(dy)[0]
+# ----------------------------------------------------------------------------------------------------
+# The planning table.
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+  """One exact way to compute a stage: `fn` and the geometries it is defined for (`applies`)."""
+  fn: Callable
+  applies: Callable[[ConvGeometry], bool]
 
 
-# From this many input channels a strided convolution's input gradient runs as the sub-pixel transposed
-# convolution (4x4/2 64->128 at 256^2: 210 vs 372 ms; 128->256 at 128^2: 153 vs 173 ms); XLA's own is an
-# lhs-dilated convolution that multiplies the inserted zeros. Few channels (3->64: 24 vs 13 ms) keep XLA's.
-_SUBPIXEL_INPUT_GRAD_MIN_CIN = 16
+def _always(g: ConvGeometry) -> bool:
+  del g
+  return True
 
 
-def _input_grad(x: Array, kernel: Array, dy: Array, padding, strides, dilation) -> Array:
-  """dL/dx of the convolution; exact in every branch."""
-  (pt, pb), (pl, pr) = padding
-  cin = x.shape[-1]
-  eigen = not xla_cpu.convolutions_use_ynnpack()
-  if eigen and strides != (1, 1) and dilation == (1, 1) and pt == pb and pl == pr and cin >= _SUBPIXEL_INPUT_GRAD_MIN_CIN:
-    # dx = conv_transpose(dy, W with in/out swapped); output_padding restores rows the stride skipped.
-    op = [size + 2 * p - k - s * (o - 1)
-          for size, p, k, s, o in zip(x.shape[1:3], (pt, pl), kernel.shape[:2], strides, dy.shape[1:3])]
-    if all(0 <= v < s for v, s in zip(op, strides)):
-      return conv_transpose2d(dy, jnp.swapaxes(kernel, 2, 3), strides=strides, padding=(pt, pl),
-                              output_padding=tuple(op), impl="fast")
-  if eigen and strides == (1, 1) and cin <= _SMALL_COUT:
-    # Few input channels = few output channels of the input gradient (a correlation of dy with the flipped,
-    # in/out-swapped kernel): the one-matmul form (7x7 64->4 at 256^2: XLA's takes 147 ms, PyTorch 91 ms).
-    kh, kw = kernel.shape[:2]
-    ext_h, ext_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-    pads = ((ext_h - pt, ext_h - pb), (ext_w - pl, ext_w - pr))
-    if min(min(p) for p in pads) >= 0:
-      flipped = jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
-      return _conv_shifted_outputs(dy, flipped, pads, dilation)
-  # XLA's own transposed formulation, which runs at about forward speed for stride 1.
-  _, vjp_x = jax.vjp(lambda x_: _xla_conv(x_, kernel, padding, strides, dilation), x)
-  return vjp_x(dy)[0]
+def _stride1(g: ConvGeometry) -> bool:
+  return g.strides == (1, 1)
 
 
-def _conv_core_bwd(padding, strides, dilation, res, dy):
+def _subpixel_applies(g: ConvGeometry) -> bool:
+  (pt, pb), (pl, pr) = g.padding
+  return (g.strides != (1, 1) and g.dilation == (1, 1) and pt == pb and pl == pr
+          and all(0 <= op < s for op, s in zip(_subpixel_output_padding(g), g.strides)))
+
+
+def _flipped_applies(g: ConvGeometry) -> bool:
+  return g.strides == (1, 1) and min(min(p) for p in _flipped_padding(g)) >= 0
+
+
+FORWARD = {
+    "xla": Implementation(_forward_xla, _always),
+    "shifted_outputs": Implementation(_forward_shifted_outputs, _stride1),
+}
+INPUT_GRAD = {
+    "xla": Implementation(_input_grad_xla, _always),
+    "subpixel": Implementation(_input_grad_subpixel, _subpixel_applies),
+    "shifted_outputs": Implementation(_input_grad_shifted_outputs, _flipped_applies),
+    "flipped": Implementation(_input_grad_flipped, _flipped_applies),
+}
+WEIGHT_GRAD = {
+    "xla": Implementation(_weight_grad_xla, _always),
+    "taps": Implementation(_weight_grad_taps, _always),
+    "tap_rows": Implementation(_weight_grad_tap_rows, _always),
+    "shifted_dy": Implementation(_weight_grad_shifted_dy, _stride1),
+    "winograd": Implementation(_weight_grad_winograd,
+                               lambda g: g.kernel_shape[:2] == (3, 3) and g.strides == (1, 1)),
+}
+STAGES = {"forward": FORWARD, "input_grad": INPUT_GRAD, "weight_grad": WEIGHT_GRAD}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPlan:
+  """Names of the implementations (keys of `FORWARD`, `INPUT_GRAD`, `WEIGHT_GRAD`) of one convolution."""
+  forward: str = "xla"
+  input_grad: str = "xla"
+  weight_grad: str = "xla"
+
+
+# Thresholds of the table. Each was chosen by timing the candidate implementations of a stage on the
+# PConv U-Net and EdgeConnect layer shapes (batch 4) on a 2-core AVX-512 (avx512_bf16) machine with
+# `python bench/bench_convs.py --layer NAME | --x ... --kernel ... [--dtype bfloat16]` (every implementation
+# of every stage of one shape, interleaved; Eigen: jaxlib 0.10, oneDNN: jaxlib 0.12 with the settings of
+# `jaxinpaint.xla_cpu`) and checked on whole layers with `python bench/bench_layers.py [--dtype bfloat16]`.
+#   <= SMALL_CHANNELS output channels: forward and weight gradient as one matmul (7x7 64->3 at 256^2:
+#   forward 2.7x, weight gradient 1.2x faster than XLA's); <= SMALL_CHANNELS input channels: the same for
+#   the input gradient.
+SMALL_CHANNELS = 4
+#   >= SUBPIXEL_MIN_CIN input channels: a strided convolution's input gradient as the sub-pixel transposed
+#   convolution (4x4/2 64->128 at 256^2: 210 vs 372 ms); with 3 input channels XLA's is faster (13 vs 24 ms).
+SUBPIXEL_MIN_CIN = 16
+#   < ROW_GROUPING_MAX_CIN input channels: per-tap weight-gradient products grouped by kernel row.
+ROW_GROUPING_MAX_CIN = 32
+#   Winograd weight gradient (3x3, stride 1, computed in float32) from WINOGRAD_MIN_CHANNELS channels and for
+#   WINOGRAD_MIN_TILES..WINOGRAD_MAX_TILES output tiles of 4x4 (4x64^2 256->256: 49-52 vs 72 ms;
+#   4x32^2 512->512: 36 vs 58 ms); with fewer tiles its 36 small products lose (4x16^2 512->512: 17 vs
+#   14 ms), with more the transforms' memory traffic does (4x256^2 64->64: 208 vs 138 ms).
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_TILES, WINOGRAD_MAX_TILES = 256, 2048
+#   With XLA's oneDNN convolutions: in bf16 the one-matmul forms for few output channels only while the
+#   matmul is narrow, at most ONEDNN_SMALL_WINDOW kh*kw*C_out columns (4x4 512->1: forward 3 vs 8 ms, weight
+#   gradient 3 vs 52 ms; 7x7 64->3, 147 columns: oneDNN's convolution wins, forward 0.51 vs 0.76 s on a
+#   loaded machine); and the input gradient as XLA's own form when the flipped kernel has few input
+#   channels and more than ONEDNN_SMALL_WINDOW taps (7x7 64->3: 0.34 vs 1.8 s, oneDNN's slow case).
+ONEDNN_SMALL_WINDOW = 16
+
+_FORCED: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("jaxinpaint_forced_plan", default={})
+
+
+def _winograd_tiles(g: ConvGeometry) -> int:
+  ho, wo = g.out_hw
+  return g.x_shape[0] * -(-ho // _WINOGRAD_M) * -(-wo // _WINOGRAD_M)
+
+
+def _planned(g: ConvGeometry, target: Target) -> ConvPlan:
+  if target.platform != "cpu":
+    return ConvPlan()  # cuDNN / TPU convolutions are the fast path there
+  library = target.conv_library(g.dtype)
+  if library == "ynnpack":
+    # Under XLA's YNNPACK convolutions only their weight gradient is slow; per-tap products measured 2-4x
+    # faster.
+    return ConvPlan(weight_grad="tap_rows" if g.cin < ROW_GROUPING_MAX_CIN and g.kernel_shape[1] > 1 else "taps")
+  if library == "onednn":
+    return _planned_onednn(g)
+  return _planned_eigen(g)
+
+
+def _planned_eigen(g: ConvGeometry) -> ConvPlan:
+  stride1 = g.strides == (1, 1)
+  forward = "shifted_outputs" if stride1 and g.cout <= SMALL_CHANNELS and g.taps > 1 else "xla"
+  if _subpixel_applies(g) and g.cin >= SUBPIXEL_MIN_CIN:
+    input_grad = "subpixel"
+  elif _flipped_applies(g) and g.cin <= SMALL_CHANNELS:
+    input_grad = "shifted_outputs"
+  else:
+    input_grad = "xla"
+  if stride1 and g.cout <= SMALL_CHANNELS:
+    weight_grad = "shifted_dy"
+  elif (WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
+        and WINOGRAD_MIN_TILES <= _winograd_tiles(g) <= WINOGRAD_MAX_TILES):
+    weight_grad = "winograd"
+  else:
+    weight_grad = "xla"  # XLA's (Eigen) weight gradient wins on every other measured shape
+  return ConvPlan(forward, input_grad, weight_grad)
+
+
+def _planned_onednn(g: ConvGeometry) -> ConvPlan:
+  """XLA:CPU hands forward convolutions to oneDNN (not autodiff's input gradient, see `_input_grad_flipped`)."""
+  stride1 = g.strides == (1, 1)
+  few_out = stride1 and g.cout <= SMALL_CHANNELS
+  small_shifted = few_out and g.taps * g.cout <= ONEDNN_SMALL_WINDOW
+  bf16 = g.dtype == "bfloat16"
+  forward = "shifted_outputs" if g.taps > 1 and (small_shifted if bf16 else few_out) else "xla"
+  if _subpixel_applies(g) and g.cin >= SUBPIXEL_MIN_CIN:
+    input_grad = "subpixel"
+  elif _flipped_applies(g) and few_out and g.taps > ONEDNN_SMALL_WINDOW:
+    input_grad = "xla"  # the flipped kernel has few input channels and many taps: oneDNN's slow case
+  elif _flipped_applies(g) and (bf16 or few_out or g.cin <= SMALL_CHANNELS):
+    input_grad = "flipped"
+  else:
+    input_grad = "xla"  # fp32: XLA's own input gradient reaches oneDNN as well
+  winograd = WEIGHT_GRAD["winograd"].applies(g) and min(g.cin, g.cout) >= WINOGRAD_MIN_CHANNELS
+  if few_out and (small_shifted or not bf16):
+    weight_grad = "shifted_dy"
+  elif bf16 and winograd and WINOGRAD_MIN_TILES <= _winograd_tiles(g) <= WINOGRAD_MAX_TILES:
+    weight_grad = "winograd"  # float32 Winograd beats oneDNN's bf16 weight gradient (3x3 256->256: 0.63x time)
+  elif bf16:
+    # oneDNN's bf16 weight gradient beats per-tap products except with few input channels at stride 1.
+    weight_grad = "tap_rows" if stride1 and g.cin <= SMALL_CHANNELS and g.kernel_shape[1] > 1 else "xla"
+  elif winograd and _winograd_tiles(g) >= WINOGRAD_MIN_TILES:
+    weight_grad = "winograd"  # no upper bound: the alternative, oneDNN's fp32 weight gradient, is slower
+  else:
+    # oneDNN's fp32 weight gradient is slower than per-tap products on most shapes.
+    weight_grad = "tap_rows" if g.cin < ROW_GROUPING_MAX_CIN and g.kernel_shape[1] > 1 else "taps"
+  return ConvPlan(forward, input_grad, weight_grad)
+
+
+def plan_conv(g: ConvGeometry, target: Target | None = None) -> ConvPlan:
+  """The implementations of the forward pass, input gradient and weight gradient of one convolution.
+
+  Args:
+    g: the convolution's static description.
+    target: backend and XLA:CPU settings; default `current_target()`.
+
+  Returns:
+    A `ConvPlan`; inside `forced_plan(...)`, the forced names where they apply to `g`.
+  """
+  plan = _planned(g, current_target() if target is None else target)
+  forced = {stage: name for stage, name in _FORCED.get().items() if STAGES[stage][name].applies(g)}
+  return dataclasses.replace(plan, **forced) if forced else plan
+
+
+@contextlib.contextmanager
+def forced_plan(**names: str):
+  """Within the block, convolutions use these implementations where they apply (tests, benchmarks).
+
+  `with forced_plan(weight_grad="taps"): ...`. Takes effect when a convolution is traced; `jax.jit` caches
+  a trace per Python function, so jit a new function object inside the block.
+  """
+  for stage, name in names.items():
+    if stage not in STAGES or name not in STAGES[stage]:
+      raise ValueError(f"forced_plan: unknown {stage}={name!r}; stages and implementations are "
+                       f"{ {s: sorted(t) for s, t in STAGES.items()} }")
+  token = _FORCED.set({**_FORCED.get(), **names})
+  try:
+    yield
+  finally:
+    _FORCED.reset(token)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The core op.
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_core(x: Array, kernel: Array, g: ConvGeometry, plan: ConvPlan) -> Array:
+  return FORWARD[plan.forward].fn(x, kernel, g)
+
+
+def _conv_core_fwd(x, kernel, g, plan):
+  return FORWARD[plan.forward].fn(x, kernel, g), (x, kernel)
+
+
+def _conv_core_bwd(g, plan, res, dy):
   x, kernel = res
-  dx = _input_grad(x, kernel, dy, padding, strides, dilation)
-  dw = _weight_grad(x, dy, kernel, padding, strides, dilation)
-  return dx, dw.astype(kernel.dtype)
+  dx = INPUT_GRAD[plan.input_grad].fn(x, kernel, dy, g)
+  dw = WEIGHT_GRAD[plan.weight_grad].fn(x, kernel, dy, g)
+  return dx.astype(x.dtype), dw.astype(kernel.dtype)
 
 
 _conv_core.defvjp(_conv_core_fwd, _conv_core_bwd)
 
 
-def _conv_stride1(x: Array, kernel: Array, padding) -> Array:
-  """Stride-1, undilated convolution with explicit ((top, bottom), (left, right)) zero padding."""
-  return _conv_fast(x, kernel, padding, (1, 1), (1, 1))
-
-
-def _conv_fast(x: Array, kernel: Array, padding, strides, dilation) -> Array:
-  """The custom-VJP core: per-shape forward, input- and weight-gradient formulations (module docstring)."""
-  padding = tuple(tuple(int(v) for v in p) for p in padding)
-  return _conv_core(x, kernel, padding, tuple(strides), tuple(dilation))
-
-
-def _space_to_batch_conv(x: Array, kernel: Array, padding, dilation: tuple[int, int]) -> Array:
-  """Dilated stride-1 convolution as an undilated one on the `d x d` sub-grids of the input (exact).
-
-  Output row m = d*q + r reads input rows d*(q + a) + r: sub-grid r of the padded input, undilated.
-  """
-  n, h, w, cin = x.shape
-  kh, kw, _, cout = kernel.shape
-  (dh, dw), ((pt, pb), (pl, pr)) = dilation, padding
-  ho, wo = h + pt + pb - dh * (kh - 1), w + pl + pr - dw * (kw - 1)
-  qh, qw = -(-ho // dh), -(-wo // dw)  # output rows/cols per sub-grid
-  hp, wp = dh * (qh + kh - 1), dw * (qw + kw - 1)
-  xp = jnp.pad(x, ((0, 0), (pt, max(0, hp - h - pt)), (pl, max(0, wp - w - pl)), (0, 0)))[:, :hp, :wp]
-  xb = xp.reshape(n, hp // dh, dh, wp // dw, dw, cin).transpose(2, 4, 0, 1, 3, 5)
-  xb = xb.reshape(dh * dw * n, hp // dh, wp // dw, cin)
-  y = _conv_stride1(xb, kernel, ((0, 0), (0, 0)))  # (dh*dw*n, qh, qw, cout)
-  y = y.reshape(dh, dw, n, qh, qw, cout).transpose(2, 3, 0, 4, 1, 5).reshape(n, qh * dh, qw * dw, cout)
-  return y[:, :ho, :wo]
+def _conv_fast(x: Array, kernel: Array, padding, strides=(1, 1), dilation=(1, 1)) -> Array:
+  """The custom-VJP core with the planned implementations."""
+  g = ConvGeometry.of(x, kernel, padding, strides, dilation)
+  return _conv_core(x, kernel, g, plan_conv(g))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -458,7 +722,7 @@ def conv2d(
     padding: int, (ph, pw), or ((top, bottom), (left, right)).
     dilation: int or (dh, dw) (kernel dilation, torch `dilation`).
     impl: `'fast'`, `'xla'`, or None/`'auto'` (see `resolve_impl`). 'fast': the `jax.custom_vjp` core
-      that picks the fastest exact formulation per shape (module docstring).
+      with the implementations `plan_conv` picks for this shape (module docstring).
 
   Returns:
     (N, H_out, W_out, C_out) with H_out = (H + top + bottom - dh*(kh-1) - 1) // sh + 1.
@@ -477,14 +741,7 @@ def conv2d(
   x, kernel = x.astype(dtype), kernel.astype(dtype)
   if resolve_impl(impl) == "xla":
     return _xla_conv(x, kernel, padding, strides, dilation)
-  if dilation != (1, 1) and strides == (1, 1) and _DILATED_AS_SPACE_TO_BATCH:
-    return _space_to_batch_conv(x, kernel, padding, dilation)
   return _conv_fast(x, kernel, padding, strides, dilation)
-
-
-# Space-to-batch (the d x d sub-grids as batch entries) avoids XLA's dilated weight-gradient cliff, but
-# with the per-tap weight gradient the native dilated forward/input gradient measured faster (bench/).
-_DILATED_AS_SPACE_TO_BATCH = False
 
 
 def _transpose_phase_taps(k: int, s: int, p: int, r: int) -> tuple[list[int], int]:
@@ -636,7 +893,7 @@ def upsample2x_conv(x: Array, kernel: Array, *, impl: str | None = None) -> Arra
     for d0w, mw in cols:
       sub = jnp.einsum("ta,ub,abio->tuio", jnp.asarray(mh, dtype), jnp.asarray(mw, dtype), kernel)
       pad = ((-d0h, d0h + mh.shape[0] - 1), (-d0w, d0w + mw.shape[0] - 1))
-      phase_cols.append(_conv_stride1(x, sub, pad))
+      phase_cols.append(_conv_fast(x, sub, pad))
     phase_rows.append(jnp.stack(phase_cols, axis=3))  # (n, h, w, 2, cout)
   return jnp.stack(phase_rows, axis=2).reshape(n, 2 * h, 2 * w, cout)
 
@@ -647,21 +904,18 @@ def window_sum(
     *,
     strides: IntPair = 1,
     padding: Padding | None = None,
-    impl: str | None = None,
 ) -> Array:
   """Per-channel sum of `x` over every kh x kw window with zero padding (a depthwise ones-kernel conv).
 
   This is sum(M) of a partial convolution (Liu et al. 2018, Eq. 1) for a mask shared by the channels,
-  times C_in. Both formulations are one `lax.reduce_window` sum: for the single-channel maps it is used
-  on, it is memory-bound and cheap on every backend (`impl` is accepted for symmetry with the other
-  blocks). Binary inputs give small integers, exact in float32 in any summation order.
+  times C_in: one `lax.reduce_window` sum, memory-bound and cheap on every backend for the single-channel
+  maps it is used on. Binary inputs give small integers, exact in float32 in any summation order.
 
   Args:
     x: (N, H, W, C).
     kernel_size: int or (kh, kw).
     strides: int or (sh, sw).
     padding: int, (ph, pw) or ((top, bottom), (left, right)); default k // 2 on each side.
-    impl: `'fast'`, `'xla'`, or None/`'auto'` (validated; same formulation).
 
   Returns:
     (N, H_out, W_out, C), H_out = (H + top + bottom - kh) // sh + 1.
@@ -676,7 +930,6 @@ def window_sum(
   h, w = x.shape[1:3]
   if h + pt + pb < kh or w + pl + pr < kw:
     raise ValueError(f"x: spatial size {(h, w)} (+ padding) is smaller than kernel_size {(kh, kw)}")
-  resolve_impl(impl)
   # numpy init value: lowers to the reduce_window_sum primitive (differentiable, no generic reducer).
   return lax.reduce_window(x, np.zeros((), x.dtype), lax.add, (1, kh, kw, 1), (1, sh, sw, 1),
                            ((0, 0), (pt, pb), (pl, pr), (0, 0)))
@@ -704,7 +957,7 @@ def upsample2x_window_sum(x: Array, kernel_size: IntPair, *, impl: str | None = 
   if kh % 2 == 0 or kw % 2 == 0:
     raise ValueError(f"kernel_size: upsample2x_window_sum needs odd sizes, got {(kh, kw)}")
   if resolve_impl(impl) == "xla":
-    return window_sum(nearest_upsample_2x(x), (kh, kw), impl="xla")
+    return window_sum(nearest_upsample_2x(x), (kh, kw))
   n, h, w, c = x.shape
 
   def phases(x, k, axis):

@@ -48,9 +48,6 @@ MaskGroups = Sequence[tuple[Array, int]]
 MaskLike = Union[Array, MaskGroups]
 IntPair = Union[int, Sequence[int]]
 
-_DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-
-
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
   if isinstance(value, int):
     pair = (value, value)
@@ -61,8 +58,7 @@ def _pair(value: IntPair, name: str) -> tuple[int, int]:
   return pair  # type: ignore[return-value]
 
 
-def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int],
-                impl: str | None = None) -> Array:
+def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int, int]) -> Array:
   """Sums an (N, H, W, 1) map over every kh x kw window, zero padded by k // 2 on each side.
 
   One single-channel window sum (`convs.window_sum`), the cheap replacement for NVIDIA's convolution of
@@ -70,7 +66,7 @@ def _window_sum(count_map: Array, kernel_hw: tuple[int, int], strides: tuple[int
   multi-channel reference whatever the summation order.
   """
   (kh, kw), (sh, sw) = kernel_hw, strides
-  return convs.window_sum(count_map, (kh, kw), strides=(sh, sw), padding=(kh // 2, kw // 2), impl=impl)
+  return convs.window_sum(count_map, (kh, kw), strides=(sh, sw), padding=(kh // 2, kw // 2))
 
 
 def _expand_mask(x: Array, mask: MaskLike) -> tuple[Array, Array]:
@@ -161,15 +157,17 @@ def partial_conv(
   mask_x, count = _expand_mask(x, mask)
 
   raw = convs.conv2d(x * mask_x, kernel, strides=strides, padding=(kh // 2, kw // 2), impl=impl)
-  valid_count = _window_sum(count, (kh, kw), strides, impl)  # sum(M), exact small integers
+  valid_count = _window_sum(count, (kh, kw), strides)  # sum(M), exact small integers
   return _pconv_output(raw, valid_count, x.shape[-1] * kh * kw, bias)
 
 
-def _pconv_output(raw: Array, valid_count: Array, window_size: int, bias: Array | None) -> tuple[Array, Array]:
+def _pconv_output(raw: Array, valid_count: Array, window_size: int, bias: Array | None,
+                  dtype=None) -> tuple[Array, Array]:
   """Eq. (1)-(2) from the raw convolution W^T (X*M) and sum(M): rescale, add bias, zero empty windows.
 
   The mask branch (ratio, new mask) is under `stop_gradient` and computed once in the forward pass; the
-  backward pass only reuses the saved ratio.
+  backward pass only reuses the saved ratio. The renormalisation and bias run in float32 whatever the
+  convolution's dtype (a bf16 ratio would be off by up to 2^-9); y is returned in `dtype` (default: raw's).
   """
   has_valid = valid_count > 0
   # Guarded division: a safe denominator keeps both the value and (stopped) gradients finite.
@@ -177,10 +175,10 @@ def _pconv_output(raw: Array, valid_count: Array, window_size: int, bias: Array 
   new_mask = has_valid.astype(jnp.float32)
   ratio, new_mask = lax.stop_gradient(ratio), lax.stop_gradient(new_mask)
 
-  y = raw * ratio.astype(raw.dtype)
+  y = raw.astype(jnp.float32) * ratio
   if bias is not None:
-    y = y + jnp.asarray(bias, raw.dtype) * new_mask.astype(raw.dtype)
-  return y, new_mask
+    y = y + jnp.asarray(bias, jnp.float32) * new_mask
+  return y.astype(raw.dtype if dtype is None else dtype), new_mask
 
 
 def nearest_upsample_2x(x: Array) -> Array:
@@ -258,10 +256,12 @@ def upsample_partial_conv(
   count = cx * convs.upsample2x_window_sum(m, (kh, kw), impl="fast")
   if skip is not None:
     sm = lax.stop_gradient(skip_mask).astype(jnp.float32)
-    raw = raw + convs.conv2d(skip.astype(dtype) * sm.astype(dtype), kernel[:, :, cx:],
-                             padding=(kh // 2, kw // 2), impl="fast")
-    count = count + cs * _window_sum(sm, (kh, kw), (1, 1), "fast")
-  return _pconv_output(raw, count, (cx + cs) * kh * kw, bias)
+    skip_raw = convs.conv2d(skip.astype(dtype) * sm.astype(dtype), kernel[:, :, cx:],
+                            padding=(kh // 2, kw // 2), impl="fast")
+    # The two halves' sum in float32 (one rounding to a low-precision dtype at the end, in _pconv_output).
+    raw = raw.astype(jnp.float32) + skip_raw.astype(jnp.float32)
+    count = count + cs * _window_sum(sm, (kh, kw), (1, 1))
+  return _pconv_output(raw, count, (cx + cs) * kh * kw, bias, dtype)
 
 
 class PartialConv(nn.Module):
@@ -275,7 +275,9 @@ class PartialConv(nn.Module):
     kernel_size: int or (kh, kw); odd sizes give the reference's symmetric k // 2 padding.
     strides: int or (sh, sw).
     use_bias: add a bias (zeroed where no input entry was valid).
-    dtype: computation dtype (None: inferred from inputs and params); param_dtype: parameter dtype.
+    dtype: computation dtype of the convolution and the returned features (None: inferred from inputs and
+      params); the mask sums, the renormalisation by sum(1)/sum(M) and the bias are float32 whatever it is.
+    param_dtype: parameter dtype.
     conv_impl: convolution formulation, `'fast'`, `'xla'` or None (`jaxinpaint.convs.resolve_impl`).
     kernel_init, bias_init: initialisers; params are `kernel` (kh, kw, C_in, C_out) and `bias` (C_out,).
   """
@@ -296,6 +298,7 @@ class PartialConv(nn.Module):
     return kernel, bias
 
   def _cast(self, *arrays):
+    """Features and kernel to the computation dtype (the bias joins the float32 renormalisation)."""
     if self.dtype is None:
       return arrays
     return tuple(None if a is None else jnp.asarray(a, self.dtype) for a in arrays)
@@ -304,7 +307,7 @@ class PartialConv(nn.Module):
   def __call__(self, x: Array, mask: MaskLike) -> tuple[Array, Array]:
     """Returns `(y, new_mask)` for NHWC `x` and a mask (1 = valid) as in `partial_conv`."""
     kernel, bias = self._kernel_and_bias(jnp.shape(x)[-1])
-    x, kernel, bias = self._cast(x, kernel, bias)
+    x, kernel = self._cast(x, kernel)
     return partial_conv(x, mask, kernel, bias, strides=self.strides, impl=self.conv_impl)
 
 
@@ -323,5 +326,5 @@ class UpsamplePartialConv(PartialConv):
       raise ValueError(f"strides: UpsamplePartialConv is stride 1, got {self.strides!r}")
     in_features = jnp.shape(x)[-1] + (0 if skip is None else jnp.shape(skip)[-1])
     kernel, bias = self._kernel_and_bias(in_features)
-    x, skip, kernel, bias = self._cast(x, skip, kernel, bias)
+    x, skip, kernel = self._cast(x, skip, kernel)
     return upsample_partial_conv(x, mask, kernel, bias, skip=skip, skip_mask=skip_mask, impl=self.conv_impl)

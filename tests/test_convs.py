@@ -1,6 +1,12 @@
 """Tests for jaxinpaint.convs: every fast block equals the plain `lax` formulation (values and input and
 kernel gradients), NumPy references written from the defining sums, and torch's conv_transpose2d."""
 
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -8,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxinpaint import convs
+from jaxinpaint import convs, xla_cpu
 
 TOL = 1e-4
 
@@ -72,24 +78,47 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["default", "ynnpack_rows", "ynnpack_per_tap_space_to_batch"])
+def _implementations(stage, g):
+  return [name for name, impl in convs.STAGES[stage].items() if impl.applies(g)]
+
+
 @pytest.mark.parametrize("hw, cin, cout, k, strides, padding, dilation", CONV_CASES)
-def test_conv2d_fast_equals_lax_values_and_grads(monkeypatch, variant, hw, cin, cout, k, strides, padding,
-                                                 dilation):
-  # default (XLA's Eigen convolutions, as `import jaxinpaint` sets up): native weight gradient, or the
-  # shifted-dy product for <= 4 output channels at stride 1 (the cout 3/4 cases here).
-  if variant.startswith("ynnpack"):  # the weight gradients used under XLA's YNNPACK convolutions
-    monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: True)
-  if variant == "ynnpack_per_tap_space_to_batch":  # one dot per tap, dilation as space-to-batch
-    monkeypatch.setattr(convs, "_ROW_GROUPING_MAX_CIN", 0)
-    monkeypatch.setattr(convs, "_DILATED_AS_SPACE_TO_BATCH", True)
+def test_every_implementation_equals_lax_values_and_grads(hw, cin, cout, k, strides, padding, dilation):
+  # Each implementation of each stage that applies to the shape, forced in turn, against lax (values, dx,
+  # dW) and the NumPy direct sum (values).
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (k, k, cin, cout))
   pad = convs._padding(padding)
   fast = lambda x, w: convs.conv2d(x, w, strides=strides, padding=padding, dilation=dilation, impl="fast")
   ref = lambda x, w: _lax_conv(x, w, (strides, strides), pad, (dilation, dilation))
-  _assert_same_fn_and_grads(fast, ref, x, w)
+  g = convs.ConvGeometry.of(x, w, pad, (strides, strides), (dilation, dilation))
   expected = _numpy_conv2d(x, w, (strides, strides), pad, (dilation, dilation))
-  np.testing.assert_allclose(np.asarray(fast(x, w)), expected, atol=TOL, rtol=TOL)
+  y_ref = ref(x, w)
+  proj = _rand(99, y_ref.shape)
+  dx_ref, dw_ref = jax.grad(lambda x, w: jnp.sum(ref(x, w) * proj), argnums=(0, 1))(x, w)
+  checked = []
+  for stage, wanted in (("forward", expected), ("input_grad", dx_ref), ("weight_grad", dw_ref)):
+    for name in _implementations(stage, g):
+      with convs.forced_plan(**{stage: name}):
+        assert getattr(convs.plan_conv(g), stage) == name
+        # A new function object per plan: jit caches traces per Python function, and the plan is read when
+        # tracing.
+        y, vjp = jax.vjp(jax.jit(lambda x, w: fast(x, w)), x, w)
+        got = {"forward": y, "input_grad": vjp(proj)[0], "weight_grad": vjp(proj)[1]}[stage]
+      np.testing.assert_allclose(np.asarray(got), np.asarray(wanted), atol=TOL, rtol=TOL, err_msg=f"{stage} {name}")
+      checked.append(name)
+  assert {"xla", "taps", "tap_rows"} <= set(checked)
+  # The planned combination (default target of this process) as one function.
+  _assert_same_fn_and_grads(fast, ref, x, w)
+
+
+def test_forced_plan_rejects_unknown_names_and_skips_where_it_does_not_apply():
+  with pytest.raises(ValueError, match="forced_plan"):
+    with convs.forced_plan(weight_grad="fft"):
+      pass
+  strided = convs.ConvGeometry((1, 8, 8, 16), (3, 3, 16, 8), ((1, 1), (1, 1)), (2, 2))
+  with convs.forced_plan(weight_grad="winograd", input_grad="subpixel"):
+    plan = convs.plan_conv(strided)
+  assert plan.weight_grad != "winograd" and plan.input_grad == "subpixel"
 
 
 WINOGRAD_CASES = [
@@ -104,46 +133,166 @@ WINOGRAD_CASES = [
 
 
 @pytest.mark.parametrize("hw, cin, cout, padding, dilation", WINOGRAD_CASES)
-def test_winograd_weight_grad_equals_direct_sum(monkeypatch, hw, cin, cout, padding, dilation):
-  # Force the Winograd F(4x4, 3x3) weight gradient on tiny shapes (it is picked for 256-2048 tiles of
-  # >= 64 channels) and check that it really ran.
-  monkeypatch.setattr(convs.xla_cpu, "convolutions_use_ynnpack", lambda: False)
-  monkeypatch.setattr(convs, "_WINOGRAD_MIN_TILES", 1)
-  monkeypatch.setattr(convs, "_WINOGRAD_MIN_CHANNELS", 1)
-  calls = []
-  winograd = convs._winograd_weight_grad
-  monkeypatch.setattr(convs, "_winograd_weight_grad", lambda *a: calls.append(1) or winograd(*a))
+def test_winograd_weight_grad_equals_direct_sum(hw, cin, cout, padding, dilation):
+  # The Winograd F(4x4, 3x3) weight gradient, forced on tiny shapes (it is planned for 256-2048 tiles of
+  # >= 64 channels).
   x, w = _rand(0, (2,) + hw + (cin,)), _rand(1, (3, 3, cin, cout))
   pad = convs._padding(padding)
   dil = convs._pair(dilation, "dilation")
   fast = lambda x, w: convs.conv2d(x, w, padding=padding, dilation=dilation, impl="fast")
   ref = lambda x, w: _lax_conv(x, w, (1, 1), pad, dil)
-  _assert_same_fn_and_grads(fast, ref, x, w)
-  assert calls, "the Winograd weight gradient was not used"
-  # dW[a, b] = sum_{n,i,j} x_pad[n, i + d*a, j + d*b]^T dy[n, i, j], in float64.
-  dy = np.asarray(_rand(2, fast(x, w).shape), np.float64)
+  with convs.forced_plan(weight_grad="winograd"):
+    assert convs.plan_conv(convs.ConvGeometry.of(x, w, pad, (1, 1), dil)).weight_grad == "winograd"
+    _assert_same_fn_and_grads(fast, ref, x, w)
+    # dW[a, b] = sum_{n,i,j} x_pad[n, i + d*a, j + d*b]^T dy[n, i, j], in float64.
+    dy = np.asarray(_rand(2, fast(x, w).shape), np.float64)
+    got = jax.vjp(lambda w: fast(x, w), w)[1](jnp.asarray(dy, jnp.float32))[0]
   (pt, pb), (pl, pr) = pad
   xp = np.pad(np.asarray(x, np.float64), ((0, 0), (pt, pb), (pl, pr), (0, 0)))
   ho, wo = dy.shape[1:3]
   expected = np.stack([np.stack([np.einsum("nijc,nijo->co", xp[:, dil[0] * a: dil[0] * a + ho,
                                                                 dil[1] * b: dil[1] * b + wo], dy)
                                  for b in range(3)]) for a in range(3)])
-  got = jax.vjp(lambda w: fast(x, w), w)[1](jnp.asarray(dy, jnp.float32))[0]
   np.testing.assert_allclose(np.asarray(got), expected, atol=TOL, rtol=TOL)
 
 
-def test_winograd_weight_grad_is_picked_for_measured_shapes():
-  pick = lambda n, hw, c, k, strides=(1, 1), kernel=3, dtype=jnp.float32: convs._use_winograd_weight_grad(
-      jnp.zeros((n, hw, hw, c), dtype), jnp.zeros((n, hw, hw, k), dtype), jnp.zeros((kernel, kernel, c, k), dtype),
-      strides)
-  assert pick(4, 64, 256, 256)          # EdgeConnect residual blocks (batch 4 and the paper's batch 8)
-  assert pick(8, 64, 256, 256)
-  assert not pick(4, 16, 512, 512)      # too few tiles: XLA's convolution is faster
-  assert not pick(4, 256, 64, 64)       # too many: the transforms' memory traffic dominates
-  assert not pick(4, 64, 3, 256)        # few channels
-  assert not pick(4, 64, 256, 256, strides=(2, 2))
-  assert not pick(4, 64, 256, 256, kernel=5)
-  assert not pick(4, 64, 256, 256, dtype=jnp.bfloat16)  # float32 transforms only
+# The plan of every convolution of the PConv U-Net (7 levels, 256x256) and EdgeConnect's G1/G2/D (256x256)
+# at batch 4, and of bench/bench_layers.py's layers (same shapes): (x shape, kernel shape, padding, strides,
+# dilation) -> "forward/input_grad/weight_grad" with XLA's Eigen convolutions (what `import jaxinpaint`
+# sets up on jaxlib 0.10-0.11), the weight gradient under XLA's YNNPACK convolutions (forward and input
+# gradient are XLA's there), and with XLA's oneDNN convolutions (jaxlib 0.12 on a bf16-capable CPU) in bf16
+# and in float32. Transposed and upsample convolutions appear as their phase convolutions.
+E = lambda hw, c: (4, hw, hw, c)
+PINNED_PLANS = [
+    # EdgeConnect G1/G2 (the 7x7 and residual convs after reflection padding) and bench_layers.py
+    (E(256, 4), (7, 7, 4, 64), 3, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # conv7x7_4to64
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(262, 4), (7, 7, 4, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # G2 enc1
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(262, 3), (7, 7, 3, 64), 0, 1, 1, "xla/shifted_outputs/xla", "tap_rows",      # G1 enc1
+     "xla/flipped/tap_rows", "xla/flipped/tap_rows"),
+    (E(256, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps",              # enc2, conv4x4s2_64to128
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(128, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",            # enc3, conv4x4s2_128to256
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 256), (3, 3, 256, 256), 2, 1, 2, "xla/xla/winograd", "taps",             # dil2_conv3x3_256
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(68, 256), (3, 3, 256, 256), 0, 1, 2, "xla/xla/winograd", "taps",             # residual conv1
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(66, 256), (3, 3, 256, 256), 0, 1, 1, "xla/xla/winograd", "taps",             # residual conv2
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",             # conv3x3_256
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",  # dec1 phase, convT 256->128
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",  # dec2 phase, convT 128->64
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(256, 64), (7, 7, 64, 3), 3, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # conv7x7_64to3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+    (E(262, 64), (7, 7, 64, 3), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G2 dec3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+    (E(262, 64), (7, 7, 64, 1), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G1 dec3
+     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+    # EdgeConnect PatchGAN (D1 takes 2 channels, D2 3)
+    (E(256, 3), (4, 4, 3, 64), 1, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(256, 2), (4, 4, 2, 64), 1, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(128, 64), (4, 4, 64, 128), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(32, 256), (4, 4, 256, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(31, 512), (4, 4, 512, 1), 1, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
+     "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
+    # PConv U-Net encoder
+    (E(256, 3), (7, 7, 3, 64), 3, 2, 1, "xla/xla/xla", "tap_rows",
+     "xla/xla/xla", "xla/xla/tap_rows"),
+    (E(128, 64), (5, 5, 64, 128), 2, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(64, 128), (5, 5, 128, 256), 2, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(32, 256), (3, 3, 256, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 2, 1, "xla/subpixel/xla", "taps",
+     "xla/subpixel/xla", "xla/subpixel/taps"),
+    # PConv U-Net decoder: upsampled half (2x2 phase convs at the low resolution) and skip half (3x3)
+    (E(2, 512), (2, 2, 512, 512), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(4, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(4, 512), (2, 2, 512, 512), ((1, 0), (1, 0)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(8, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(8, 512), (2, 2, 512, 512), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(16, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",                 # 64 tiles: too few
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps",
+     "xla/flipped/winograd", "xla/xla/winograd"),
+    (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
+     "xla/flipped/xla", "xla/xla/taps"),
+    (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps",                   # 4096 tiles: too many
+     "xla/flipped/xla", "xla/xla/winograd"),
+    (E(128, 64), (2, 2, 64, 3), ((1, 0), (1, 0)), 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
+     "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
+    (E(256, 3), (3, 3, 3, 3), 1, 1, 1, "shifted_outputs/shifted_outputs/shifted_dy", "tap_rows",
+     "xla/flipped/tap_rows", "shifted_outputs/flipped/shifted_dy"),
+]
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw, onednn_bf16, "
+                         "onednn_fp32", PINNED_PLANS)
+def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides, dilation, eigen, ynnpack_dw,
+                                        onednn_bf16, onednn_fp32):
+  def plan(target, dtype="float32"):
+    g = convs.ConvGeometry(x_shape, kernel_shape, convs._padding(padding), convs._pair(strides, "strides"),
+                           convs._pair(dilation, "dilation"), dtype)
+    p = convs.plan_conv(g, target)
+    return f"{p.forward}/{p.input_grad}/{p.weight_grad}"
+  assert plan(convs.Target("cpu")) == eigen
+  assert plan(convs.Target("cpu", ynnpack_convolutions=True)) == f"xla/xla/{ynnpack_dw}"
+  onednn = convs.Target("cpu", onednn_convolutions=True, cpu_bf16=True)
+  assert plan(onednn, "bfloat16") == onednn_bf16
+  assert plan(onednn) == onednn_fp32
+  # bf16 where XLA keeps bf16 convolutions (no bf16 instructions): the Eigen table; YNNPACK takes fp32
+  # convolutions before oneDNN does.
+  assert plan(convs.Target("cpu", onednn_convolutions=True), "bfloat16") == eigen
+  assert plan(convs.Target("cpu", ynnpack_convolutions=True, onednn_convolutions=True, cpu_bf16=True)) == \
+      f"xla/xla/{ynnpack_dw}"
+  assert plan(convs.Target("gpu")) == "xla/xla/xla"  # XLA's native convolutions
+
+
+def test_plan_thresholds():
+  eigen = convs.Target("cpu")
+  plan = lambda n, hw, c, k, strides=1, kernel=3, dtype="float32": convs.plan_conv(convs.ConvGeometry(
+      (n, hw, hw, c), (kernel, kernel, c, k), ((1, 1), (1, 1)), (strides, strides), (1, 1), dtype), eigen)
+  assert plan(4, 64, 256, 256).weight_grad == "winograd"       # EdgeConnect residual blocks, batch 4 and 8
+  assert plan(8, 64, 256, 256).weight_grad == "winograd"
+  assert plan(4, 16, 512, 512).weight_grad == "xla"            # too few tiles: XLA's convolution is faster
+  assert plan(4, 256, 64, 64).weight_grad == "xla"             # too many: the transforms' memory traffic dominates
+  assert plan(4, 64, 32, 256).weight_grad == "xla"             # few channels
+  assert plan(4, 64, 256, 256, strides=2).weight_grad == "xla"
+  assert plan(4, 64, 256, 256, kernel=5).weight_grad == "xla"
+  assert plan(4, 64, 256, 4).weight_grad == "shifted_dy"
+  assert plan(4, 64, 4, 256).input_grad == "shifted_outputs"
+  assert plan(4, 64, 5, 256).input_grad == "xla"
+  assert plan(4, 64, 16, 32, strides=2).input_grad == "subpixel"
+  assert plan(4, 64, 15, 32, strides=2).input_grad == "xla"
+  assert plan(4, 64, 256, 4).forward == "shifted_outputs" and plan(4, 64, 256, 5).forward == "xla"
+  assert plan(4, 64, 256, 4, kernel=1).forward == "xla"
 
 
 def test_conv2d_xla_impl_matches_numpy():
@@ -221,12 +370,11 @@ def _numpy_window_sum(x, k, s, padding):
                          for c in range(x.shape[-1])], axis=-1)
 
 
-@pytest.mark.parametrize("impl", ["fast", "xla"])
 @pytest.mark.parametrize("k, s, padding", [(3, 1, None), (7, 2, None), (5, 2, None), (4, 2, 1),
                                            (3, 1, ((0, 2), (1, 0)))])
-def test_window_sum_matches_numpy(impl, k, s, padding):
+def test_window_sum_matches_numpy(k, s, padding):
   mask = (jax.random.uniform(jax.random.PRNGKey(9), (2, 11, 9, 2)) > 0.4).astype(jnp.float32)
-  got = convs.window_sum(mask, k, strides=s, padding=padding, impl=impl)
+  got = convs.window_sum(mask, k, strides=s, padding=padding)
   pad = convs._padding(((k // 2,) * 2,) * 2 if padding is None else padding)
   np.testing.assert_array_equal(np.asarray(got), _numpy_window_sum(mask, k, s, pad))
 
@@ -287,3 +435,68 @@ def test_bad_arguments_raise_clear_errors():
     convs.upsample2x_conv(x, jnp.zeros((4, 4, 3, 2)))
   with pytest.raises(ValueError, match="smaller"):
     convs.conv2d(jnp.zeros((1, 2, 2, 3)), jnp.zeros((5, 5, 3, 1)))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# bf16: every building block against float64 sums of the same bf16 inputs, in a fresh process (XLA reads
+# XLA_FLAGS once per process), under this process's settings and under XLA's oneDNN convolutions.
+
+WORKER = pathlib.Path(__file__).with_name("convs_bf16_worker.py")
+ONEDNN_FLAGS = "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true"
+
+
+def _run_bf16_worker(*args, xla_flags=None):
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  if xla_flags is not None:
+    env["XLA_FLAGS"] = xla_flags
+  env["PYTHONPATH"] = os.pathsep.join([str(WORKER.parents[1])] + [p for p in [env.get("PYTHONPATH")] if p])
+  out = subprocess.run([sys.executable, str(WORKER), *args], env=env, capture_output=True, text=True, timeout=900)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def _needs_onednn():
+  settings = xla_cpu.active_settings(ONEDNN_FLAGS)
+  if not settings.onednn_convolutions:
+    pytest.skip(f"jaxlib {jax.__version__}: XLA:CPU has no oneDNN convolution rewrite (from jaxlib 0.12)")
+  if not settings.cpu_bf16:
+    pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): XLA keeps bf16 convolutions")
+
+
+def _assert_all_within_tolerance(records):
+  checked = [r for r in records if r["check"] in ("stage", "block")]
+  assert len(checked) > 60
+  bad = [r for r in checked if not r["error"] <= r["tolerance"]]
+  assert not bad, bad
+  return checked
+
+
+def test_bf16_blocks_match_float64_with_this_process_settings():
+  records = _run_bf16_worker()
+  _assert_all_within_tolerance(records)
+
+
+def test_bf16_blocks_match_float64_with_onednn_and_reach_onednn():
+  _needs_onednn()
+  records = _run_bf16_worker(xla_flags=ONEDNN_FLAGS)
+  assert records[0]["check"] == "target" and records[0]["library"] == "onednn"
+  checked = _assert_all_within_tolerance(records)
+  # XLA's own (oneDNN) weight gradient is among the checked implementations.
+  assert any(r["stage"] == "weight_grad" and r["impl"] == "xla" for r in checked)
+  # Planned forward + input gradient + weight gradient: every convolution is a oneDNN call.
+  routing = [r for r in records if r["check"] == "routing"]
+  assert len(routing) >= 9
+  for r in routing:
+    assert r["onednn"] >= 1 and r["native"] == 0, r
+
+
+def test_bf16_check_catches_a_wrong_weight_gradient():
+  # A weight gradient that is wrong without raising (XLA's -- oneDNN's where available -- with its taps
+  # mirrored, as a kernel-layout mix-up produces) fails the same check that every real implementation passes.
+  settings = xla_cpu.active_settings(ONEDNN_FLAGS)
+  onednn = settings.onednn_convolutions and settings.cpu_bf16
+  records = _run_bf16_worker("--wrong-weight-grad", xla_flags=ONEDNN_FLAGS if onednn else None)
+  wrong = [r for r in records if r.get("impl") == "mirrored"]
+  assert len(wrong) >= 6
+  assert all(r["error"] > 0.5 for r in wrong), wrong
+  assert all(r["error"] <= r["tolerance"] for r in records if r["check"] == "stage" and r["impl"] != "mirrored")

@@ -387,3 +387,46 @@ def test_mask_branch_is_not_differentiated():
   _, vjp = jax.vjp(f, x, kernel)
   backward_jaxpr = str(jax.make_jaxpr(vjp)(1.0))
   assert "reduce_window" not in backward_jaxpr
+
+
+# --- Mixed precision: bf16 convolution, float32 mask sums, renormalisation and bias. ---
+
+@pytest.mark.parametrize("fused", [False, True], ids=["partial_conv", "upsample_partial_conv"])
+def test_bfloat16_renormalisation_and_bias_are_float32(fused):
+  # Integer features and kernel make the bf16 convolution exact (|raw| <= 2 * 9 * 2), so the only
+  # rounding left is the output's: y_bf16 must equal the float32 result rounded once. A ratio
+  # sum(1)/sum(M) or a bias rounded to bf16 first (e.g. 18/7 -> 2.5703125) would differ.
+  rng = np.random.default_rng(51)
+  x = rng.integers(0, 2, (N, 4, 5, 2)).astype(np.float32)
+  mask = (rng.uniform(size=(N, 4, 5, 1)) > 0.4).astype(np.float32)
+  kernel = rng.integers(-1, 2, (3, 3, 2, C_OUT)).astype(np.float32)
+  bias = np.asarray([0.1234567, -1.7654321, 3.3333333, 0.0], np.float32)
+  if fused:
+    skip = rng.integers(0, 2, (N, 8, 10, 1)).astype(np.float32)
+    skip_mask = (rng.uniform(size=(N, 8, 10, 1)) > 0.4).astype(np.float32)
+    kernel = rng.integers(-1, 2, (3, 3, 3, C_OUT)).astype(np.float32)
+    run = lambda x, k, s: layers.upsample_partial_conv(x, mask, k, bias, skip=s, skip_mask=skip_mask, impl="fast")
+    args32 = (x, kernel, skip)
+  else:
+    run = lambda x, k: layers.partial_conv(x, mask, k, bias)
+    args32 = (x, kernel)
+  y32, m32 = run(*args32)
+  y16, m16 = run(*(jnp.asarray(a, jnp.bfloat16) for a in args32))
+  assert y16.dtype == jnp.bfloat16 and m16.dtype == jnp.float32
+  np.testing.assert_array_equal(m16, m32)
+  y32_in_bf16 = np.asarray(jnp.asarray(y32, jnp.bfloat16), np.float32)
+  assert np.mean(y32_in_bf16 != np.asarray(y32)) > 0.5  # most outputs are not bf16 numbers: rounding matters
+  np.testing.assert_array_equal(np.asarray(y16, np.float32), y32_in_bf16)
+
+
+def test_partial_conv_module_bfloat16_keeps_float32_params():
+  x, mask, _, _ = random_inputs(53, 3)
+  module = layers.PartialConv(features=C_OUT, kernel_size=3, dtype=jnp.bfloat16)
+  variables = module.init(jax.random.key(0), x, mask)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables))
+  y, nm = module.apply(variables, x, mask)
+  assert y.dtype == jnp.bfloat16 and nm.dtype == jnp.float32
+  y32, _ = layers.PartialConv(features=C_OUT, kernel_size=3).apply(variables, x, mask)
+  np.testing.assert_allclose(np.asarray(y, np.float32), y32, rtol=2e-2, atol=2e-2 * float(np.abs(y32).max()))
+  g = jax.grad(lambda p: jnp.sum(module.apply({"params": p}, x, mask)[0].astype(jnp.float32)))(variables["params"])
+  assert all(leaf.dtype == jnp.float32 and np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(g))

@@ -73,10 +73,12 @@ def conv_transpose2d(x: Array, kernel: Array, *, strides: int = 2, padding: int 
 
 def instance_norm(x: Array, *, eps: float = _IN_EPS) -> Array:
   """`torch.nn.InstanceNorm2d(affine=False, track_running_stats=False)` on NHWC: per sample and channel,
-  (x - mean) / sqrt(biased var + eps) over H and W."""
-  mean = jnp.mean(x, axis=(1, 2), keepdims=True)
-  var = jnp.mean(jnp.square(x - mean), axis=(1, 2), keepdims=True)
-  return (x - mean) * jax.lax.rsqrt(var + eps)
+  (x - mean) / sqrt(biased var + eps) over H and W. Statistics and normalisation in float32 (as torch's
+  autocast runs instance norm), returned in x's dtype."""
+  x32 = x.astype(jnp.float32)
+  mean = jnp.mean(x32, axis=(1, 2), keepdims=True)
+  var = jnp.mean(jnp.square(x32 - mean), axis=(1, 2), keepdims=True)
+  return ((x32 - mean) * jax.lax.rsqrt(var + eps)).astype(x.dtype)
 
 
 def reflect_pad(x: Array, pad: int) -> Array:
@@ -105,9 +107,10 @@ def _output_align(inputs: Array, outputs: Array) -> Array:
 class Conv(nn.Module):
   """A 2-D convolution (or torch-style transposed convolution) with optional spectral normalisation.
 
-  Params: `kernel` (kh, kw, C_in, C_out) ~ N(0, 0.02), `bias` (C_out,) = 0 if `use_bias`. With
+  Params: `kernel` (kh, kw, C_in, C_out) ~ N(0, 0.02), `bias` (C_out,) = 0 if `use_bias`, float32. With
   `spectral_norm`, variables `spectral/u` (C_out,) and `spectral/v` (C_in*kh*kw,), exactly
-  `weight_u`/`weight_v` of `torch.nn.utils.spectral_norm`, and the kernel used is kernel / sigma.
+  `weight_u`/`weight_v` of `torch.nn.utils.spectral_norm`, and the kernel used is kernel / sigma (power
+  iteration and sigma in float32). The convolution runs in x's dtype (the kernel is cast to it).
 
   Attributes:
     features: output channels.
@@ -223,15 +226,19 @@ class EdgeGenerator(nn.Module):
     features: width of the first conv (64 in the paper; smaller for CPU tests).
     residual_blocks: number of dilated residual blocks (8).
     spectral_norm: spectral norm on every conv but the last (True in the paper).
+    dtype: computation dtype of the convolutions and activations (e.g. `jnp.bfloat16`); parameters,
+      spectral-norm vectors, instance-norm statistics and the returned output are float32.
   """
   features: int = 64
   residual_blocks: int = 8
   spectral_norm: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, *, train: bool = False) -> Array:
-    logits = _Generator(1, self.features, self.residual_blocks, self.spectral_norm, name="net")(x, train=train)
-    return nn.sigmoid(logits)
+    logits = _Generator(1, self.features, self.residual_blocks, self.spectral_norm, name="net")(
+        jnp.asarray(x, self.dtype), train=train)
+    return nn.sigmoid(logits.astype(jnp.float32))
 
 
 class InpaintGenerator(nn.Module):
@@ -243,16 +250,23 @@ class InpaintGenerator(nn.Module):
     train: unused by the paper's G2 (no spectral norm) but kept for a uniform interface.
 
   Returns:
-    (N, H, W, 3) image in [0, 1]: (tanh(x) + 1) / 2.
+    (N, H, W, 3) image in [0, 1]: (tanh(x) + 1) / 2, float32.
+
+  Attributes:
+    features, residual_blocks, spectral_norm: as `EdgeGenerator` (no spectral norm in the paper's G2).
+    dtype: computation dtype of the convolutions and activations (e.g. `jnp.bfloat16`); parameters,
+      instance-norm statistics and the returned output are float32.
   """
   features: int = 64
   residual_blocks: int = 8
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, *, train: bool = False) -> Array:
-    y = _Generator(3, self.features, self.residual_blocks, self.spectral_norm, name="net")(x, train=train)
-    return (jnp.tanh(y) + 1.0) / 2.0
+    y = _Generator(3, self.features, self.residual_blocks, self.spectral_norm, name="net")(
+        jnp.asarray(x, self.dtype), train=train)
+    return (jnp.tanh(y.astype(jnp.float32)) + 1.0) / 2.0
 
 
 class PatchDiscriminator(nn.Module):
@@ -264,23 +278,31 @@ class PatchDiscriminator(nn.Module):
 
   Returns:
     (logits (N, h, w, 1), [conv1, conv2, conv3, conv4, conv5]) — the activations the authors' feature
-    matching loss compares (conv5 is the logits).
+    matching loss compares (conv5 is the logits), all float32.
+
+  Attributes:
+    features: width of the first conv (64).
+    spectral_norm: spectral norm on every conv (True in the paper).
+    dtype: computation dtype of the convolutions and activations (e.g. `jnp.bfloat16`); parameters and
+      spectral-norm vectors are float32.
   """
   features: int = 64
   spectral_norm: bool = True
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: Array, *, train: bool = False) -> tuple[Array, list[Array]]:
     if x.ndim != 4:
       raise ValueError(f"x: expected an NHWC batch (4 dims), got shape {x.shape}")
     f, sn = self.features, self.spectral_norm
+    x = jnp.asarray(x, self.dtype)
     feats = []
     for i, (c, s) in enumerate(zip((f, 2 * f, 4 * f, 8 * f, 1), (2, 2, 2, 1, 1))):
       x = Conv(c, 4, strides=s, padding=1, use_bias=not sn, spectral_norm=sn, name=f"conv{i + 1}")(x, train=train)
       if i < 4:
         x = nn.leaky_relu(x, 0.2)
-      feats.append(x)
-    return x, feats
+      feats.append(x.astype(jnp.float32))
+    return feats[-1], feats
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -97,8 +97,10 @@ class PConvUNet(nn.Module):
     kernel_sizes: encoder kernel sizes; the first `num_levels` are used. Decoder kernels are 3x3.
     freeze_encoder_bn: fine-tuning phase of the paper: encoder BN uses its running averages even when
       `train=True` (decoder BN still uses and updates batch statistics).
-    dtype: computation dtype (params stay float32); e.g. `jnp.bfloat16` on GPU/TPU. BatchNorm statistics,
-      mask sums and the returned output are float32.
+    dtype: computation dtype of the convolutions and activations, e.g. `jnp.bfloat16` (on CPUs with bf16
+      instructions XLA:CPU runs bf16 convolutions through oneDNN, see `jaxinpaint.xla_cpu`). Parameters,
+      BatchNorm statistics and normalisation arithmetic, the partial convolutions' mask sums,
+      renormalisation and biases, and the returned output are float32.
     conv_impl: convolution formulation for every layer, `'fast'`, `'xla'` or None (default: the
       `JAXINPAINT_CONV_IMPL` environment variable, else 'fast' on CPU and 'xla' on accelerators; see
       `jaxinpaint.convs`). The decoder's 'fast' path convolves the upsampled features at low resolution.

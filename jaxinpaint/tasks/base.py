@@ -44,6 +44,7 @@ import abc
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -117,6 +118,21 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def predict(self, state: Any, images: jax.Array, masks: jax.Array) -> dict[str, jax.Array]:
     """{'image': raw output in [0, 1]} (+ 'edge' when `predicts_edges`)."""
+
+
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
+def compute_dtype(config: Config) -> jnp.dtype:
+  """`config.dtype` (default float32) as a dtype; a one-line ValueError for anything but COMPUTE_DTYPES.
+
+  The precision policy is the models': bf16 convolutions and activations, float32 parameters, optimiser state,
+  losses, normalisation statistics, spectral-norm vectors and partial-convolution mask ratios.
+  """
+  name = str(config.get('dtype', 'float32'))
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f'config.dtype={name!r}: expected one of {", ".join(COMPUTE_DTYPES)}')
+  return jnp.dtype(name)
 
 
 def check(task: Any, *, source: str) -> None:

@@ -85,11 +85,11 @@ def feature_fn(config: Config):
 # ---------------------------------------------------------------------------------------------- models
 
 def build_models(config: Config) -> dict[str, Any]:
-  e = config.edgeconnect
-  return {'g1': nets.EdgeGenerator(features=e.features, residual_blocks=e.residual_blocks),
-          'g2': nets.InpaintGenerator(features=e.features, residual_blocks=e.residual_blocks),
-          'd1': nets.PatchDiscriminator(features=e.d_features),
-          'd2': nets.PatchDiscriminator(features=e.d_features)}
+  e, dtype = config.edgeconnect, base.compute_dtype(config)
+  return {'g1': nets.EdgeGenerator(features=e.features, residual_blocks=e.residual_blocks, dtype=dtype),
+          'g2': nets.InpaintGenerator(features=e.features, residual_blocks=e.residual_blocks, dtype=dtype),
+          'd1': nets.PatchDiscriminator(features=e.d_features, dtype=dtype),
+          'd2': nets.PatchDiscriminator(features=e.d_features, dtype=dtype)}
 
 
 def _apply(model, variables, x, *, train: bool):
@@ -285,6 +285,7 @@ class EdgeConnectTask(base.Task):
   def validate(self) -> None:
     """One-line ValueErrors for EdgeConnect-specific mistakes (before anything is compiled)."""
     config = self.config
+    base.compute_dtype(config)
     stage = config.get('stage')
     if stage not in TRAINED:
       raise ValueError(f'config.stage={stage!r} must be 1 (edge model), 2 (completion with Canny edges), '

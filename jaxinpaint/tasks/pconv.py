@@ -51,7 +51,7 @@ def build_model(config: Config, *, freeze_encoder_bn: bool | None = None) -> PCo
   if freeze_encoder_bn is None:
     freeze_encoder_bn = config.phase == 2
   kwargs = dict(num_levels=p.num_levels, freeze_encoder_bn=freeze_encoder_bn,
-                dtype=jnp.dtype(p.get('dtype', 'float32')))
+                dtype=base.compute_dtype(config))
   if p.get('features'):
     kwargs['features'] = tuple(p.features)
   if p.get('kernel_sizes'):
@@ -132,6 +132,7 @@ class PConvTask(base.Task):
   def validate(self) -> None:
     """One-line ValueErrors for PConv-specific mistakes (checked before anything is compiled)."""
     config = self.config
+    base.compute_dtype(config)
     multiple = self.required_multiple()
     if config.image_size % multiple:
       raise ValueError(f'config.image_size={config.image_size} must be divisible by 2**config.pconv.num_levels='
