@@ -48,9 +48,9 @@ from typing import Any, Callable
 import jax
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 from jaxinpaint import baselines
+from jaxinpaint import data
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import predictor
 
@@ -83,7 +83,11 @@ class InpaintResult:
 # -------------------------------------------------------------------------------------------- inputs
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-  """Reads an image file as uint8 (H, W, 3) RGB (alpha dropped, EXIF orientation applied).
+  """Reads an image file as uint8 (H, W, 3) RGB, as a viewer shows it (`jaxinpaint.data.pil_to_array`).
+
+  EXIF orientation applied (the CLI applies it to the mask file too, and writes the result in that
+  orientation); transparent pixels composited on white; 16-bit files rounded to 8 bits; palette, CMYK and
+  grayscale converted to RGB.
 
   Raises:
     FileNotFoundError: `path` does not exist.
@@ -94,8 +98,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     raise FileNotFoundError(f'image file not found: {path}')
   try:
     with Image.open(path) as img:
-      img = ImageOps.exif_transpose(img)
-      return np.asarray(img.convert('RGB'))
+      img.load()
+      return data.to_uint8(data.pil_to_array(img))
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise ValueError(f'cannot decode image file {path}: {e}') from None
 
@@ -103,7 +107,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 def _image_to_float(image) -> tuple[np.ndarray, str, Any]:
   """Image -> (float32 (H, W, 3) in [0, 1], kind, original array); kind is 'pil', 'uint8' or 'float'."""
   if isinstance(image, Image.Image):
-    arr = np.asarray(image.convert('RGB'))
+    arr = data.to_uint8(data.pil_to_array(image, exif_transpose=False))  # same size as the image given
     return arr.astype(np.float32) / 255.0, 'pil', arr
   if isinstance(image, jax.Array):
     image = np.asarray(image)
@@ -403,11 +407,60 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+_COLOUR = {255: 'white', 0: 'black'}
+
+
+def _read_pair(image_path: pathlib.Path, mask_path: pathlib.Path, *, hole_value: int,
+               resize_mask: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+  """Decodes and checks one CLI pair: (uint8 image, bool hole map, warning lines); ValueError naming the files."""
+  image = load_image(image_path)
+  try:
+    hole = masks_lib.load(mask_path, hole_value=hole_value) < 0.5  # 1 = valid -> True = hole
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter('always')
+      hole = hole_mask(hole, shape=image.shape[:2], resize=resize_mask)
+  except ValueError as e:
+    raise ValueError(f'{image_path} / {mask_path}: {e}') from None
+  other = 255 - hole_value
+  if not hole.any():  # the demo refuses the same input: nothing to fill
+    raise ValueError(f'the mask {mask_path} is empty: no pixel is {_COLOUR[hole_value]} (= hole with '
+                     f'--mask-hole-value {hole_value}); if its holes are {_COLOUR[other]}, pass '
+                     f'--mask-hole-value {other}')
+  if hole.all():
+    raise ValueError(f'the mask {mask_path} covers the whole image ({_COLOUR[hole_value]} = hole with '
+                     f'--mask-hole-value {hole_value}); leave some known pixels to fill from, or, if its holes are '
+                     f'{_COLOUR[other]}, pass --mask-hole-value {other}')
+  return image, hole, [f'{mask_path.name}: {w.message}' for w in caught]
+
+
+def _check_outputs(triples, edges_out: str | None) -> None:
+  """Every output path: a known image type, writable, and none of the inputs (which are never overwritten)."""
+  inputs = {p.resolve() for image, mask, _ in triples for p in (image, mask)}
+  extensions = Image.registered_extensions()
+  for _, _, out in triples:
+    if out.resolve() in inputs:
+      raise ValueError(f'--out {out} is one of the input files; choose another path (inputs are never overwritten)')
+    if out.suffix.lower() not in extensions or extensions[out.suffix.lower()] not in Image.SAVE:
+      raise ValueError(f'--out {out}: unknown image file extension {out.suffix!r}; use .png (lossless)')
+    if out.is_dir():
+      raise ValueError(f'--out {out} is a directory; pass a file name such as {out / "filled.png"}')
+  for directory in {out.parent for _, _, out in triples} | ({pathlib.Path(edges_out)} if edges_out else set()):
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+      raise ValueError(f'cannot write to {directory}: {existing} is not a writable directory')
+
+
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   prog = 'jaxinpaint.inpaint'
+  read = dict(hole_value=args.mask_hole_value, resize_mask=args.resize_mask)
   try:
+    # Every input is checked before a model loads or anything compiles; nothing is written until then.
     triples = _pairs(pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.out))
+    _check_outputs(triples, args.edges_out)
+    for image_path, mask_path, _ in triples:
+      for line in _read_pair(image_path, mask_path, **read)[2]:
+        print(f'{prog}: warning: {line}', file=sys.stderr)
     if args.method:
       inpainter = Inpainter.from_method(args.method)
     else:
@@ -420,14 +473,9 @@ def main(argv: list[str] | None = None) -> int:
       raise ValueError(f'--edges-out needs an EdgeConnect checkpoint (a model that predicts edge maps); '
                        f'{inpainter.name!r} predicts none')
     for image_path, mask_path, out_path in triples:
-      image = load_image(image_path)
-      hole = masks_lib.load(mask_path, hole_value=args.mask_hole_value) < 0.5  # 1 = valid -> True = hole
+      image, hole, _ = _read_pair(image_path, mask_path, **read)  # decoded again: memory stays one pair
       try:
-        with warnings.catch_warnings(record=True) as caught:
-          warnings.simplefilter('always')
-          result = inpainter.inpaint(image, hole, resize_mask=args.resize_mask)
-        for w in caught:
-          print(f'{prog}: warning: {mask_path.name}: {w.message}', file=sys.stderr)
+        result = inpainter.inpaint(image, hole)
       except ValueError as e:
         raise ValueError(f'{image_path} / {mask_path}: {e}') from None
       out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -441,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(np.rint(result.edge * 255).astype(np.uint8)).save(edge_dir / (image_path.stem + '.png'))
       print(out_path)
   except (FileNotFoundError, ValueError, ImportError) as e:
-    print(f'{prog}: error: {e}', file=sys.stderr)
+    print(f'{prog}: error: {" ".join(str(e).split())}', file=sys.stderr)
     return 2
   return 0
 

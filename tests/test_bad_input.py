@@ -1,0 +1,214 @@
+"""Bad input to the command-line tools: one error line (exit 2, naming the file or flag and what was expected,
+no traceback) or one clean warning line, and nothing overwritten.
+
+Subprocesses where the process itself matters (exit codes, warnings printed by absl entry points); the
+inpaint CLI in-process through `inpaint.main` otherwise.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxinpaint import inpaint
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=600):
+  env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
+  return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                        timeout=timeout, env=env)
+
+
+def _lines(text: str) -> list[str]:
+  return [line for line in text.splitlines() if line.strip()]
+
+
+def _one_error_line(stderr: str, *needles: str) -> str:
+  lines = _lines(stderr)
+  assert len(lines) == 1, stderr
+  assert 'Traceback' not in stderr and 'error:' in lines[0], stderr
+  for needle in needles:
+    assert needle in lines[0], (needle, lines[0])
+  return lines[0]
+
+
+def _photo(h=24, w=32, seed=0) -> np.ndarray:
+  return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _stroke(h=24, w=32) -> np.ndarray:
+  mask = np.zeros((h, w), np.uint8)
+  mask[h // 3:h // 2, w // 4:w // 2] = 255
+  return mask
+
+
+@pytest.fixture
+def inputs(tmp_path):
+  Image.fromarray(_photo()).save(tmp_path / 'photo.png')
+  Image.fromarray(_stroke()).save(tmp_path / 'holes.png')
+  Image.fromarray(np.zeros((24, 32), np.uint8)).save(tmp_path / 'black.png')
+  (tmp_path / 'out.png').write_bytes(b'previous result')
+  return tmp_path
+
+
+def _inpaint(capsys, *args):
+  code = inpaint.main([str(a) for a in args])
+  return code, capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------- inpaint CLI
+
+def test_inpaint_mask_without_hole_is_an_error_and_out_untouched(inputs, capsys):
+  out = inputs / 'out.png'
+  before = out.stat().st_mtime_ns
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', inputs / 'photo.png', '--mask', inputs / 'black.png',
+                       '--out', out)
+  assert code == 2
+  _one_error_line(err, 'black.png', 'empty', '--mask-hole-value 0')
+  assert out.read_bytes() == b'previous result' and out.stat().st_mtime_ns == before
+  # An all-white mask with black = hole is the same mistake the other way round.
+  Image.fromarray(np.full((24, 32), 255, np.uint8)).save(inputs / 'white.png')
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', inputs / 'photo.png', '--mask', inputs / 'white.png',
+                       '--mask-hole-value', 0, '--out', out)
+  assert code == 2
+  _one_error_line(err, 'white.png', '--mask-hole-value 255')
+  # The same black mask read as black = hole covers everything: refused, naming the other setting.
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', inputs / 'photo.png', '--mask', inputs / 'black.png',
+                       '--mask-hole-value', 0, '--out', out)
+  assert code == 2
+  _one_error_line(err, 'covers the whole image', '--mask-hole-value 255')
+  assert out.read_bytes() == b'previous result'
+
+
+@pytest.mark.parametrize('case', ['out_is_image', 'out_is_mask', 'bad_extension', 'parent_is_file',
+                                  'mask_size', 'image_corrupt', 'mask_corrupt', 'folder_unpaired'])
+def test_inpaint_inputs_checked_before_any_model_loads(inputs, capsys, case):
+  """Each bad input is refused before the (missing) model is even looked for: the error names the input,
+  not the workdir, and no output is written."""
+  photo, holes, out = inputs / 'photo.png', inputs / 'holes.png', inputs / 'out.png'
+  (inputs / 'file').write_text('x')
+  folder_images, folder_masks = inputs / 'imgs', inputs / 'masks'
+  folder_images.mkdir()
+  folder_masks.mkdir()
+  for name in ('a.png', 'b.png'):
+    Image.fromarray(_photo()).save(folder_images / name)
+  Image.fromarray(_stroke()).save(folder_masks / 'a.png')
+  (inputs / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'junk' * 20)
+  Image.fromarray(_stroke(10, 10)).save(inputs / 'small.png')
+  image, mask, target, needles = {
+      'out_is_image': (photo, holes, photo, ['photo.png', 'input']),
+      'out_is_mask': (photo, holes, holes, ['holes.png', 'input']),
+      'bad_extension': (photo, holes, inputs / 'out.xyz', ['out.xyz', '.png']),
+      'parent_is_file': (photo, holes, inputs / 'file' / 'o.png', ['file', 'not a writable directory']),
+      'mask_size': (photo, inputs / 'small.png', out, ['small.png', '10x10', '--resize-mask']),
+      'image_corrupt': (inputs / 'corrupt.png', holes, out, ['corrupt.png', 'cannot decode']),
+      'mask_corrupt': (photo, inputs / 'corrupt.png', out, ['corrupt.png', 'cannot decode mask']),
+      'folder_unpaired': (folder_images, folder_masks, inputs / 'results', ['b.png', 'no mask']),
+  }[case]
+  snapshot = {p: p.read_bytes() for p in inputs.rglob('*') if p.is_file()}
+  code, err = _inpaint(capsys, '--workdir', inputs / 'no-such-workdir', '--image', image, '--mask', mask,
+                       '--out', target)
+  assert code == 2
+  line = _one_error_line(err, *needles)
+  assert 'no-such-workdir' not in line
+  assert {p: p.read_bytes() for p in inputs.rglob('*') if p.is_file()} == snapshot
+  assert not (inputs / 'results').exists()
+
+
+def test_inpaint_resize_mask_warns_once_and_fills(inputs, capsys):
+  Image.fromarray(_stroke(12, 16)).save(inputs / 'half.png')
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', inputs / 'photo.png', '--mask', inputs / 'half.png',
+                       '--out', inputs / 'filled.png', '--resize-mask')
+  assert code == 0
+  assert [line for line in _lines(err) if 'warning' in line] == [
+      'jaxinpaint.inpaint: warning: half.png: resizing mask from 16x12 to 32x24 (nearest neighbour)']
+  out = np.asarray(Image.open(inputs / 'filled.png'))
+  hole = _stroke() > 0
+  np.testing.assert_array_equal(out[~hole], _photo()[~hole])
+
+
+# ------------------------------------------------------------------------------------- weights CLI
+
+@pytest.mark.parametrize('name', ['random.npz', 'random.pth', 'random.bin', 'random.safetensors', 'weights.h5'])
+def test_weights_info_on_random_bytes(tmp_path, name):
+  path = tmp_path / name
+  path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+  proc = _run('-m', 'jaxinpaint.weights', 'info', path)
+  assert proc.returncode == 2
+  line = _one_error_line(proc.stderr, name, '.pth/.pt/.bin', '.safetensors', '.npz', 'convert')
+  assert 'allow_pickle' not in line and 'pickled' not in line
+
+
+# ---------------------------------------------------------------------------------- train / evaluate
+
+@pytest.mark.parametrize('script,needles', [
+    ('train.py', ['--config', '--workdir', '--config.FIELD=VALUE', 'configs/', ':phase2']),
+    ('evaluate.py', ['--method', '--images', '--masks', '--out', '--skip_unreadable', '--compare']),
+])
+def test_help_exits_0_and_lists_the_flags(script, needles):
+  for flag in ('--help', '-h'):
+    proc = _run(script, flag, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for needle in needles:
+      assert needle in proc.stdout, needle
+
+
+def _photo_folder(root: pathlib.Path, count: int = 3) -> pathlib.Path:
+  root.mkdir(parents=True)
+  for i in range(count):
+    Image.fromarray(_photo(40, 40, seed=i)).save(root / f'{i}.png')
+  return root
+
+
+def test_evaluate_unreadable_image_stops_or_is_skipped_and_counted(tmp_path):
+  images = _photo_folder(tmp_path / 'images')
+  (images / 'broken.png').write_bytes(b'not a png')
+  args = ['evaluate.py', '--method', 'telea', '--images', images, '--masks', 'irregular', '--size', 32,
+          '--noprogress', '--masks_per_image', 2]
+  proc = _run(*args, '--out', tmp_path / 'a')
+  assert proc.returncode == 2
+  _one_error_line(proc.stderr, 'broken.png', '--skip_unreadable')
+  assert not (tmp_path / 'a').exists()
+  proc = _run(*args, '--out', tmp_path / 'b', '--skip_unreadable')
+  assert proc.returncode == 0, proc.stderr
+  warnings_ = [line for line in _lines(proc.stderr) if 'broken.png' in line]
+  assert warnings_ == [f'evaluate.py: warning: skipping unreadable image {images / "broken.png"} '
+                       f"(cannot identify image file '{images / 'broken.png'}')"]
+  results = json.loads((tmp_path / 'b' / 'results.json').read_text())
+  assert results['num_skipped_unreadable'] == 1
+  assert results['skipped_unreadable'] == [str(images / 'broken.png')]
+  assert len(results['per_image']) == 6  # 3 photos x 2 masks
+
+
+def test_evaluate_follows_symlinked_folders(tmp_path):
+  photos = _photo_folder(tmp_path / 'photos' / 'set1')
+  dataset = tmp_path / 'dataset'
+  dataset.mkdir()
+  (dataset / 'set1').symlink_to(photos, target_is_directory=True)
+  (photos / 'loop').symlink_to(dataset, target_is_directory=True)  # a cycle: each folder is read once
+  proc = _run('evaluate.py', '--method', 'telea', '--images', dataset, '--masks', 'irregular', '--size', 32,
+              '--noprogress', '--out', tmp_path / 'out')
+  assert proc.returncode == 0, proc.stderr
+  results = json.loads((tmp_path / 'out' / 'results.json').read_text())
+  assert sorted(pathlib.Path(r['image_path']).name for r in results['per_image']) == ['0.png', '1.png', '2.png']
+
+
+def test_train_unreadable_image_one_clean_warning_and_counted(tmp_path):
+  images = _photo_folder(tmp_path / 'images')
+  (images / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'junk' * 20)
+  # The same folder feeds the training pipeline and the held-out batches: one warning for the file.
+  proc = _run('train.py', '--config', 'configs/pconv_tiny.py', '--workdir', tmp_path / 'run', '--noprogress',
+              f'--config.images={images}', f'--config.eval_images={images}', '--config.num_steps=1')
+  assert proc.returncode == 0, proc.stderr
+  warned = [line for line in _lines(proc.stderr) if 'broken.png' in line]
+  assert len(warned) == 1, proc.stderr
+  assert warned[0].startswith(f'train.py: warning: skipping unreadable image {images / "broken.png"} (')
+  assert 'CorruptImageWarning' not in proc.stderr and 'data.py' not in proc.stderr
+  assert 'skipped 1 unreadable image file(s)' in proc.stdout
