@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import test_inpaint as checkpoints  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from jaxinpaint import demo  # pylint: disable=wrong-import-position
+from jaxinpaint import tasks  # pylint: disable=wrong-import-position
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get('JAXINPAINT_CHROMIUM', '/usr/bin/chromium')
@@ -414,8 +415,29 @@ def test_page_without_model_says_how_to_get_one(browser, inprocess_server):
   pg.wait_for_selector('#model-help:not([hidden])')
   help_text = pg.inner_text('#model-help')
   assert 'python train.py --config configs/quickstart.py --workdir runs/quickstart' in help_text
+  assert 'configs/edgeconnect_quickstart.py:stage4' in help_text
   assert pg.eval_on_selector('#method option[value=pconv]', 'o => o.disabled')
+  # Before the first fill the Result panel shows its placeholder, not an empty <img> (a broken-image icon).
+  assert not pg.is_visible('#result-img') and not pg.is_visible('#edge-img')
+  assert pg.is_visible('#result-placeholder') and 'result appears here' in pg.inner_text('#result-placeholder')
   context.close()
+
+
+def test_unavailable_model_advice_names_that_models_commands():
+  """Without an EdgeConnect model the advice is EdgeConnect's four stages (from its task), not PConv's."""
+  app = demo.DemoApp()
+  methods = {m['id']: m for m in app.info()['methods']}
+  for kind in tasks.names():
+    commands = tasks.quickstart(kind)
+    assert commands, kind
+    assert all(c in methods[kind]['note'] for c in commands)
+  edgeconnect = methods['edgeconnect']['note']
+  assert [f'edgeconnect_quickstart.py:stage{s}' in edgeconnect for s in (1, 2, 3, 4)] == [True] * 4
+  assert 'configs/quickstart.py' not in edgeconnect and 'demo --workdir runs/ecq_s4' in edgeconnect
+  with pytest.raises(demo.DemoError) as info:
+    app.inpaint({'image': 'x', 'mask': 'x', 'method': 'edgeconnect'})
+  assert 'edgeconnect_quickstart.py:stage1' in str(info.value) and 'configs/quickstart.py' not in str(info.value)
+  assert 'demo --workdir runs/quickstart' in methods['pconv']['note']
 
 
 def test_brush_geometry_helper():

@@ -11,7 +11,8 @@ mask (PNG, white = hole) as JSON to `/api/inpaint`; the answer holds the result 
 the input's), the mask used and, for EdgeConnect, the edge map, shown side by side with a download button.
 
 HTTP API (all JSON; errors are `{"error": message}` with status 400 / 413, and the server keeps serving):
-  * `GET /api/info` -> methods (available or not, with why), examples, limits, how to get a model.
+  * `GET /api/info` -> methods (available or not, with why), examples, limits, how to get a model
+    (`training`: per model kind, the commands of its task's `quickstart` and the demo command to restart with).
   * `GET /api/example?id=ID` -> `{image, mask|null, width, height, name}` (data URLs).
   * `POST /api/upload` (raw file bytes) -> `{image, width, height}`: validates and normalises an upload
     (decodable image, at most `MAX_PIXELS`, EXIF orientation applied, RGB PNG).
@@ -135,6 +136,22 @@ def decode_image(data: bytes, what: str = 'upload') -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ app
 
+def _training(kind: str) -> dict[str, Any]:
+  """How to get a model of a registered kind: its task's quickstart commands, then the demo command."""
+  commands = list(tasks.quickstart(kind))
+  last = commands[-1].split() if commands else []
+  workdir = last[last.index('--workdir') + 1] if '--workdir' in last[:-1] else 'WORKDIR'
+  return {'id': kind, 'label': tasks.label(kind), 'commands': commands,
+          'demo': f'python -m jaxinpaint.demo --workdir {workdir}'}
+
+
+def how_to_train(kind: str) -> str:
+  """`_training(kind)` as one sentence."""
+  t = _training(kind)
+  steps = '  then  '.join(t['commands']) or 'python train.py --config CONFIG --workdir WORKDIR'
+  return f'Train one with:  {steps}  and restart the demo with:  {t["demo"]}'
+
+
 class DemoApp:
   """The demo's state and request logic, independent of HTTP (so it can be tested directly).
 
@@ -168,7 +185,8 @@ class DemoApp:
       self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
     for kind in tasks.names():
       if kind not in self.methods:
-        self.methods[kind] = _Method(kind, tasks.label(kind), False, f'no {kind} checkpoint loaded (--workdir)')
+        self.methods[kind] = _Method(kind, tasks.label(kind), False,
+                                     f'no {kind} checkpoint loaded (--workdir). {how_to_train(kind)}')
     for name, label in baselines.LABELS.items():
       try:
         self.methods[name] = _Method(name, label, True, '', inpaint_lib.Inpainter.from_method(name))
@@ -204,9 +222,8 @@ class DemoApp:
   def info(self) -> dict[str, Any]:
     help_text = None
     if not self.has_model:
-      help_text = ('No trained model is loaded, so only the classical methods work. Train a small PConv model '
-                   f'on CPU in about 5 minutes with:  {QUICKSTART}  and restart the demo with:  '
-                   'python -m jaxinpaint.demo --workdir runs/quickstart')
+      help_text = ('No trained model is loaded, so only the classical methods work. Small models train on CPU '
+                   'in minutes. ' + ' '.join(f'{tasks.label(kind)}: {how_to_train(kind)}' for kind in tasks.names()))
     return {
         'methods': [{'id': m.id, 'label': m.label, 'available': m.available, 'note': m.note}
                     for m in self.methods.values()],
@@ -216,6 +233,7 @@ class DemoApp:
         'max_model_pixels': self.max_model_pixels,
         'model_help': help_text,
         'quickstart': QUICKSTART,
+        'training': [_training(kind) for kind in tasks.names()],
         'problems': self.problems,
     }
 
@@ -247,8 +265,7 @@ class DemoApp:
     if method is None:
       raise DemoError(f'Unknown method {method_id!r}; choose one of {", ".join(self.methods)}.')
     if not method.available:
-      raise DemoError(f'{method.label} is not available: {method.note}.'
-                      + (f' Get a model with: {QUICKSTART}' if method_id in tasks.names() else ''))
+      raise DemoError(f'{method.label} is not available: {method.note}')
     image = decode_image(_from_data_url(request.get('image'), 'image'), 'image')
     mask_img = decode_image(_from_data_url(request.get('mask'), 'mask'), 'mask')
     if mask_img.shape[:2] != image.shape[:2]:
