@@ -212,3 +212,73 @@ def test_train_unreadable_image_one_clean_warning_and_counted(tmp_path):
   assert warned[0].startswith(f'train.py: warning: skipping unreadable image {images / "broken.png"} (')
   assert 'CorruptImageWarning' not in proc.stderr and 'data.py' not in proc.stderr
   assert 'skipped 1 unreadable image file(s)' in proc.stdout
+
+
+# ------------------------------------------------------------------------------- every image PIL reads
+
+def _modes(tmp_path: pathlib.Path) -> dict[str, tuple[pathlib.Path, np.ndarray, float]]:
+  """name -> (file, expected float RGB in [0, 1] as a viewer shows it, tolerance), all written by PIL."""
+  rng = np.random.default_rng(1)
+  rgb = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+  gray16 = rng.integers(0, 65536, (6, 5), dtype=np.uint16)
+  alpha = rng.integers(0, 256, (6, 5), dtype=np.uint8)
+  a = alpha[..., None] / 255.0
+  out = {}
+  Image.fromarray(gray16).save(tmp_path / 'g16.png')
+  out['16-bit PNG'] = (tmp_path / 'g16.png', np.repeat(gray16[..., None], 3, -1) / 65535.0, 1e-6)
+  Image.fromarray(gray16).save(tmp_path / 'g16.tif')
+  out['16-bit TIFF'] = (tmp_path / 'g16.tif', np.repeat(gray16[..., None], 3, -1) / 65535.0, 1e-6)
+  Image.fromarray(rgb[..., 0]).save(tmp_path / 'gray.png')
+  out['grayscale'] = (tmp_path / 'gray.png', np.repeat(rgb[..., :1], 3, -1) / 255.0, 1e-6)
+  pal = Image.fromarray(rgb).quantize(8)
+  pal.save(tmp_path / 'p.png')
+  out['palette'] = (tmp_path / 'p.png', np.asarray(pal.convert('RGB')) / 255.0, 1e-6)
+  pal.save(tmp_path / 'p_transparent.png', transparency=0)  # palette entry 0 is transparent
+  shown = np.asarray(pal.convert('RGB')) / 255.0
+  shown[np.asarray(pal) == 0] = 1.0
+  out['palette + transparency'] = (tmp_path / 'p_transparent.png', shown, 1e-6)
+  Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / 'rgba.png')
+  out['RGBA'] = (tmp_path / 'rgba.png', rgb / 255.0 * a + (1 - a), 1.01 / 255)
+  Image.fromarray(np.dstack([rgb[..., 0], alpha]), 'LA').save(tmp_path / 'la.png')
+  out['LA'] = (tmp_path / 'la.png', np.repeat(rgb[..., :1], 3, -1) / 255.0 * a + (1 - a), 1.01 / 255)
+  cmyk = Image.fromarray(rgb).convert('CMYK')
+  cmyk.save(tmp_path / 'cmyk.jpg', quality=100)
+  with Image.open(tmp_path / 'cmyk.jpg') as decoded:
+    assert decoded.mode == 'CMYK'
+    out['CMYK JPEG'] = (tmp_path / 'cmyk.jpg', np.asarray(decoded.convert('RGB')) / 255.0, 1e-6)
+  return out
+
+
+def test_every_pil_mode_reads_as_a_viewer_shows_it(tmp_path):
+  from jaxinpaint import data, demo  # pylint: disable=import-outside-toplevel
+  for name, (path, want, atol) in _modes(tmp_path).items():
+    np.testing.assert_allclose(data.load_image(path), want, atol=atol, err_msg=name)
+    as_uint8 = np.rint(want * 255)
+    np.testing.assert_allclose(inpaint.load_image(path), as_uint8, atol=1.01, err_msg=name)
+    np.testing.assert_allclose(demo.decode_image(path.read_bytes()), as_uint8, atol=1.01, err_msg=name)
+
+
+def _with_orientation(img: Image.Image, path: pathlib.Path, orientation: int) -> None:
+  exif = Image.Exif()
+  exif[0x0112] = orientation  # Orientation tag
+  img.save(path, exif=exif.tobytes())
+
+
+def test_exif_rotated_photo_and_mask_are_filled_as_shown(tmp_path, capsys):
+  """Orientation 6 (stored sideways, shown rotated 90 degrees clockwise) on both the JPEG photo and its mask:
+  the result is written upright, holes where the user sees them, known pixels those the viewer shows."""
+  stored = _photo(24, 32)
+  stored_hole = np.zeros((24, 32), bool)
+  stored_hole[4:10, 20:28] = True
+  _with_orientation(Image.fromarray(stored), tmp_path / 'photo.jpg', 6)
+  _with_orientation(Image.fromarray(stored_hole.astype(np.uint8) * 255), tmp_path / 'mask.png', 6)
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', tmp_path / 'photo.jpg', '--mask',
+                       tmp_path / 'mask.png', '--out', tmp_path / 'filled.png')
+  assert code == 0, err
+  out = np.asarray(Image.open(tmp_path / 'filled.png'))
+  with Image.open(tmp_path / 'photo.jpg') as img:
+    shown = np.rot90(np.asarray(img.convert('RGB')), k=-1)  # what a viewer shows: 90 degrees clockwise
+  hole = np.rot90(stored_hole, k=-1)
+  assert out.shape == (32, 24, 3)
+  np.testing.assert_array_equal(out[~hole], shown[~hole])
+  assert (out[hole] != shown[hole]).any()

@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 from jaxinpaint import baselines
+from jaxinpaint import data as data_lib
 from jaxinpaint import inpaint as inpaint_lib
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import tasks
@@ -124,12 +124,8 @@ def decode_image(data: bytes, what: str = 'upload') -> np.ndarray:
                     f'{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it and try again.')
   try:
     img.load()
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ('RGBA', 'LA', 'PA') or (img.mode == 'P' and 'transparency' in img.info):
-      # Transparent pixels shown on white, as the browser draws them on the page.
-      background = Image.new('RGBA', img.size, (255, 255, 255, 255))
-      img = Image.alpha_composite(background, img.convert('RGBA'))
-    return np.asarray(img.convert('RGB'))
+    # EXIF orientation applied, transparency on white (as the page shows it), 16-bit rounded to 8 bits.
+    return data_lib.to_uint8(data_lib.pil_to_array(img))
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
     raise DemoError(f'The {what} could not be decoded (truncated or corrupt image file).') from None
 
