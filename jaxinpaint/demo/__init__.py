@@ -348,8 +348,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   def _body(self) -> bytes | None:
     try:
       length = int(self.headers.get('Content-Length', ''))
-    except ValueError:
-      self._json(411, {'error': 'Content-Length required.'})
+      if length < 0:
+        raise ValueError(length)
+    except ValueError:  # a negative length would read until the client hangs up
+      self._json(411, {'error': 'A Content-Length header (bytes, >= 0) is required.'})
       self.close_connection = True
       return None
     if length > MAX_BODY_BYTES:
