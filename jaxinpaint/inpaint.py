@@ -55,6 +55,8 @@ from jaxinpaint import masks as masks_lib
 from jaxinpaint import predictor
 
 __all__ = [
+    'MAX_MODEL_PIXELS',
+    'MAX_PIXELS',
     'InpaintResult',
     'Inpainter',
     'hole_mask',
@@ -82,25 +84,42 @@ class InpaintResult:
 
 # -------------------------------------------------------------------------------------------- inputs
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+# Largest images the CLI (and the demo) fill: the networks' activations grow with the image (PConv's first
+# layer alone holds 64 x H x W floats, ~1 GB at 4 megapixels), the classical methods' memory much less so.
+MAX_MODEL_PIXELS = 4_000_000
+MAX_PIXELS = 16_000_000
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
   """Reads an image file as uint8 (H, W, 3) RGB, as a viewer shows it (`jaxinpaint.data.pil_to_array`).
 
   EXIF orientation applied (the CLI applies it to the mask file too, and writes the result in that
   orientation); transparent pixels composited on white; 16-bit files rounded to 8 bits; palette, CMYK and
   grayscale converted to RGB.
 
+  Args:
+    path: the image file.
+    max_pixels: refuse larger images (checked on the file header, before decoding).
+
   Raises:
     FileNotFoundError: `path` does not exist.
-    ValueError: the file is not a decodable image.
+    ValueError: the file is not a decodable image, or has more than `max_pixels` pixels.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f'image file not found: {path}')
   try:
     with Image.open(path) as img:
-      img.load()
-      return data.to_uint8(data.pil_to_array(img))
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+      w, h = img.size
+      if max_pixels is not None and w * h > max_pixels:
+        raise ValueError(f'image {path} is {w}x{h} = {w * h / 1e6:.1f} megapixels, above the limit of '
+                         f'{max_pixels / 1e6:g} (--max-megapixels raises it; memory grows with the image)')
+      try:
+        img.load()
+        return data.to_uint8(data.pil_to_array(img))
+      except ValueError as e:
+        raise OSError(e) from None
+  except (OSError, SyntaxError, Image.DecompressionBombError) as e:
     raise ValueError(f'cannot decode image file {path}: {e}') from None
 
 
@@ -404,16 +423,19 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--edges-out', help='models that predict edges (EdgeConnect) only: directory to also write '
                       'the edge maps to')
   parser.add_argument('--bucket', type=int, default=64, help='shape-bucket size in pixels (default 64)')
+  parser.add_argument('--max-megapixels', type=float, default=None,
+                      help=f'refuse larger images (default {MAX_MODEL_PIXELS / 1e6:g} for trained models, '
+                           f'{MAX_PIXELS / 1e6:g} for the classical methods; memory grows with the image)')
   return parser
 
 
 _COLOUR = {255: 'white', 0: 'black'}
 
 
-def _read_pair(image_path: pathlib.Path, mask_path: pathlib.Path, *, hole_value: int,
-               resize_mask: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_pair(image_path: pathlib.Path, mask_path: pathlib.Path, *, hole_value: int, resize_mask: bool,
+               max_pixels: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
   """Decodes and checks one CLI pair: (uint8 image, bool hole map, warning lines); ValueError naming the files."""
-  image = load_image(image_path)
+  image = load_image(image_path, max_pixels=max_pixels)
   try:
     hole = masks_lib.load(mask_path, hole_value=hole_value) < 0.5  # 1 = valid -> True = hole
     with warnings.catch_warnings(record=True) as caught:
@@ -453,7 +475,8 @@ def _check_outputs(triples, edges_out: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   prog = 'jaxinpaint.inpaint'
-  read = dict(hole_value=args.mask_hole_value, resize_mask=args.resize_mask)
+  max_megapixels = args.max_megapixels or (MAX_PIXELS if args.method else MAX_MODEL_PIXELS) / 1e6
+  read = dict(hole_value=args.mask_hole_value, resize_mask=args.resize_mask, max_pixels=int(max_megapixels * 1e6))
   try:
     # Every input is checked before a model loads or anything compiles; nothing is written until then.
     triples = _pairs(pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.out))

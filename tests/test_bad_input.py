@@ -282,3 +282,39 @@ def test_exif_rotated_photo_and_mask_are_filled_as_shown(tmp_path, capsys):
   assert out.shape == (32, 24, 3)
   np.testing.assert_array_equal(out[~hole], shown[~hole])
   assert (out[hole] != shown[hole]).any()
+
+
+# --------------------------------------------------------------------------------------- large images
+
+def test_large_images_refused_from_the_header_or_filled_under_the_cap(tmp_path, capsys):
+  big = tmp_path / 'big.png'
+  Image.new('1', (5000, 4000)).save(big)  # 20 megapixels, tiny on disk; refused before decoding
+  Image.new('1', (5000, 4000)).save(tmp_path / 'big_mask.png')
+  (tmp_path / 'out.png').write_bytes(b'previous result')
+  code, err = _inpaint(capsys, '--method', 'telea', '--image', big, '--mask', tmp_path / 'big_mask.png',
+                       '--out', tmp_path / 'out.png')
+  assert code == 2
+  _one_error_line(err, 'big.png', '5000x4000 = 20.0 megapixels', 'limit of 16', '--max-megapixels')
+  assert (tmp_path / 'out.png').read_bytes() == b'previous result'
+  # A trained model's default cap is lower (4 MP): refused before the (missing) workdir is looked at.
+  Image.new('RGB', (2100, 2000)).save(tmp_path / 'model_big.png')
+  code, err = _inpaint(capsys, '--workdir', tmp_path / 'no-such-workdir', '--image', tmp_path / 'model_big.png',
+                       '--mask', tmp_path / 'big_mask.png', '--out', tmp_path / 'out.png')
+  assert code == 2
+  _one_error_line(err, 'model_big.png', 'limit of 4')
+  # Just under a (lowered) cap: filled.
+  h, w = 1000, 999
+  image = np.tile(_photo(40, 37), (25, 27, 1))[:h, :w]
+  mask = np.zeros((h, w), np.uint8)
+  mask[400:430, 500:540] = 255
+  Image.fromarray(image).save(tmp_path / 'under.png')
+  Image.fromarray(mask).save(tmp_path / 'under_mask.png')
+  args = ['--method', 'telea', '--image', tmp_path / 'under.png', '--mask', tmp_path / 'under_mask.png',
+          '--out', tmp_path / 'under_out.png']
+  code, err = _inpaint(capsys, *args, '--max-megapixels', 1.0)
+  assert code == 0, err
+  out = np.asarray(Image.open(tmp_path / 'under_out.png'))
+  np.testing.assert_array_equal(out[mask == 0], image[mask == 0])
+  code, err = _inpaint(capsys, *args, '--max-megapixels', 0.99)
+  assert code == 2
+  _one_error_line(err, 'under.png', '999x1000', 'limit of 0.99')

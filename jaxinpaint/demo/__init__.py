@@ -52,10 +52,9 @@ from jaxinpaint import tasks
 
 __all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
 
-MAX_PIXELS = 16_000_000
-# The networks' activations grow with the image (PConv's first layer alone holds 64 x H x W floats): above
-# this the demo asks for a smaller image or a classical method rather than risk exhausting memory.
-MAX_MODEL_PIXELS = 4_000_000
+MAX_PIXELS = inpaint_lib.MAX_PIXELS
+# Above this the demo asks for a smaller image or a classical method rather than risk exhausting memory.
+MAX_MODEL_PIXELS = inpaint_lib.MAX_MODEL_PIXELS
 MAX_BODY_BYTES = 256 * 2**20  # a 16 MP image + mask as base64 PNG fits comfortably
 QUICKSTART = 'python train.py --config configs/quickstart.py --workdir runs/quickstart'
 STATIC_DIR = pathlib.Path(__file__).with_name('static')
