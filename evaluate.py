@@ -13,6 +13,10 @@ composite (known pixels are the ground truth). See `jaxinpaint.evaluation`.
   python evaluate.py --compare results/telea,results/ns,results/patchmatch
 
 prints the methods side by side (rows metric x method, columns hole-ratio buckets, as the PConv paper).
+
+An image that cannot be decoded stops the evaluation with one error line naming it (an evaluation scores
+exactly the set it is given); --skip_unreadable scores the others instead, with one warning line per
+skipped file and their count and names in results.json.
 """
 
 import sys
@@ -22,6 +26,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from jaxinpaint import data
 from jaxinpaint import evaluation
 
 _METHOD = flags.DEFINE_enum("method", None, list(evaluation.methods()),
@@ -69,6 +74,7 @@ def main(argv):
   if missing:
     raise app.UsageError(f"flags {', '.join(missing)} are required (or --compare DIR,DIR,...)")
   warnings.formatwarning = lambda message, category, *args, **kwargs: f"evaluate.py: warning: {message}\n"
+  warnings.simplefilter("always", data.CorruptImageWarning)  # the source already warns once per file
   try:
     results = evaluation.run(
         method=_METHOD.value, images=_IMAGES.value, masks=_MASKS.value, out=_OUT.value, size=_SIZE.value,
@@ -80,6 +86,9 @@ def main(argv):
     print(f"evaluate.py: error: {e}", file=sys.stderr)
     sys.exit(2)
   print(results.to_markdown())
+  if results.skipped_unreadable:
+    print(f"skipped {len(results.skipped_unreadable)} unreadable image file(s) (--skip_unreadable; listed in "
+          "results.json)")
   print(f"wrote {_OUT.value}/results.md, results.json, worst.png, best.png")
 
 
@@ -87,4 +96,8 @@ if __name__ == "__main__":
   # absl flags use underscores; accept the documented --fid-weights spelling too.
   sys.argv = [a.replace("--fid-weights", "--fid_weights", 1) if a.startswith("--fid-weights") else a
               for a in sys.argv]
+  if any(a in ("-h", "-?", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
+    flags.FLAGS(sys.argv[:1])  # absl's own --help exits with status 1
+    print(f"{__doc__.strip()}\n\nFlags:\n{flags.FLAGS.main_module_help()}")
+    sys.exit(0)
   app.run(main)

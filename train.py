@@ -5,18 +5,23 @@
       --config.images=/data/celeba/train --config.vgg_weights=weights/vgg16.npz
   python train.py --config configs/pconv_celeba.py:phase2 --workdir runs/celeba_ft --config.init_from=runs/celeba
 
-Every config field can be overridden with --config.FIELD=VALUE. Re-running the same command resumes from the
-latest checkpoint in --workdir (or reports that the run is finished). Configuration mistakes are reported
-as one line before anything is compiled.
+Choosing a config: --config names a recipe file in configs/ (each file's docstring gives its launch command
+and cost), optionally with an argument after a colon (configs/pconv_celeba.py:phase2,
+configs/edgeconnect_quickstart.py:stage3). Every config field can be overridden with --config.FIELD=VALUE
+(nested fields too: --config.loss.hole=6). Re-running the same command resumes from the latest checkpoint
+in --workdir (or reports that the run is finished). Configuration mistakes are reported as one line before
+anything is compiled; an unreadable training image is skipped with one warning line naming it.
 """
 
 import sys
+import warnings
 
 from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from jaxinpaint import data
 from jaxinpaint import training
 from jaxinpaint.training import mesh
 
@@ -28,8 +33,25 @@ _VERBOSE = flags.DEFINE_bool('verbose_logs', False, 'Keep absl/orbax INFO loggin
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+_HELP_FLAGS = ('-h', '-?', '--help', '--helpshort', '--helpfull')
+_unreadable: set[str] = set()  # messages of the unreadable images reported so far (one line per file)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+  """Unreadable images: one `train.py: warning:` line per file, whichever source met it; others as usual."""
+  if not issubclass(category, data.CorruptImageWarning):
+    return _default_show_warning(message, category, filename, lineno, file, line)
+  if str(message) not in _unreadable:
+    _unreadable.add(str(message))
+    print(f'train.py: warning: {message}', file=sys.stderr, flush=True)
+  return None
+
+
 def _parse_flags(argv):
   """absl flag parsing, but config mistakes (unknown field, wrong type) become one line, not a traceback."""
+  if any(a in _HELP_FLAGS for a in argv[1:]):  # absl's own --help exits with status 1
+    print(__doc__.strip() + '\n\nFlags:\n' + flags.FLAGS.main_module_help())
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -61,6 +83,8 @@ def main(argv):
   except (training.NonFiniteLossError, training.ConfigError) as e:
     print(f'train.py: error: {e}', file=sys.stderr)
     sys.exit(1)
+  if _unreadable:
+    print(f'skipped {len(_unreadable)} unreadable image file(s) (named in the warnings above)')
   if summary['status'] == 'already_done':
     return
   print(f'training finished at step {summary["step"]}: {summary["workdir"]}')
@@ -81,4 +105,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _default_show_warning, warnings.showwarning = warnings.showwarning, _show_warning
   app.run(main, flags_parser=_parse_flags)

@@ -12,8 +12,10 @@ decoding anything, so a config is validated by the parser its training uses):
     scikit-image's wheel (`skimage/data`), with a fixed split so a quickstart can evaluate on photos it
     never trained on.
 
-Decoding: PIL (EXIF orientation applied); grayscale, RGBA (alpha dropped), 16-bit and palette images
-become float32 RGB in [0, 1]. A corrupt or truncated image is skipped with one `CorruptImageWarning`
+Decoding (`pil_to_array`, shared with `jaxinpaint.inpaint` and the demo): PIL, EXIF orientation applied,
+transparent pixels composited on white; grayscale, 16-bit (scaled by 65535), palette, CMYK and float
+images become float32 RGB in [0, 1]. Folders are searched through symlinked sub-folders too. A corrupt or
+truncated image is skipped with one `CorruptImageWarning` ("skipping unreadable image FILE (reason)")
 naming it and counted (`ImageSource.num_corrupt`, `TrainPipeline.num_skipped`); it never crashes an epoch.
 
 Preprocessing (`preprocess`): 'random' crop (resizing first when the image is smaller than the crop)
@@ -58,7 +60,7 @@ from jaxinpaint import masks as masks_lib
 __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
     "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
-    "load_image", "to_rgb_float", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline",
+    "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline",
     "EvalPair", "create_eval_pairs",
 ]
 
@@ -78,7 +80,11 @@ _TAG_ORDER, _TAG_IMAGE, _TAG_MASK, _TAG_EVAL, _TAG_EDGE = 1, 2, 3, 4, 5
 
 
 class CorruptImageError(ValueError):
-  """An image file could not be decoded (corrupt, truncated or not an image)."""
+  """An image file could not be decoded (corrupt, truncated or not an image); `reason` says why."""
+
+  def __init__(self, message: str, *, reason: str | None = None):
+    super().__init__(message)
+    self.reason = reason or message
 
 
 class CorruptImageWarning(UserWarning):
@@ -115,21 +121,39 @@ def to_rgb_float(array: np.ndarray) -> np.ndarray:
   raise ValueError(f"unsupported image dtype {arr.dtype}")
 
 
-def _pil_to_array(img: Image.Image) -> np.ndarray:
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def pil_to_array(img: Image.Image, *, exif_transpose: bool = True) -> np.ndarray:
+  """A decoded PIL image -> HxWx3 RGB array as a viewer shows it: uint8, uint16 (16-bit files) or float32.
+
+  EXIF orientation is applied (`ImageOps.exif_transpose`) unless `exif_transpose=False`; transparent pixels (RGBA, LA, PA, and palette
+  or grayscale images with a transparency key) are composited on white, as a browser shows them on a
+  white page; 16-bit grayscale (PNG/TIFF modes I;16 and I) stays 16-bit so `to_rgb_float` scales it by
+  65535; palette, bilevel, CMYK (JPEG), YCbCr and LAB images are converted to RGB by PIL; 32-bit float
+  images (mode F) are taken as [0, 1] when their maximum is at most 1, else as [0, 255].
+  """
+  if exif_transpose:
+    img = ImageOps.exif_transpose(img)
   mode = img.mode
-  if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-    return np.asarray(img).astype(np.uint16)
-  if mode == "I":
-    # 16-bit PNGs decode as mode I with values in 0..65535.
-    return np.asarray(img).astype(np.int64).clip(0, 65535).astype(np.uint16)
+  if mode in _ALPHA_MODES or "transparency" in img.info:
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, img.convert("RGBA")).convert("RGB"))
+  if mode.startswith("I;16") or mode == "I":
+    gray = np.asarray(img).astype(np.int64).clip(0, 65535).astype(np.uint16)
+    return np.repeat(gray[..., None], 3, axis=-1)
   if mode == "F":
-    arr = np.asarray(img, np.float32)
-    return arr / 255.0 if arr.max(initial=0) > 1.0 else arr
-  if mode == "P" and "transparency" in img.info:
-    img = img.convert("RGBA")  # avoids PIL's palette-transparency warning; alpha dropped below
-  if img.mode not in ("RGB", "L", "RGBA", "LA"):
-    img = img.convert("RGB")
-  return np.asarray(img)
+    gray = np.asarray(img, np.float32)
+    gray = gray / 255.0 if gray.max(initial=0) > 1.0 else gray
+    return np.repeat(gray[..., None], 3, axis=-1)
+  return np.asarray(img.convert("RGB"))
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+  """A `pil_to_array` result as uint8 (16-bit and float images rounded to the nearest 8-bit level)."""
+  if array.dtype == np.uint8:
+    return array
+  return np.rint(to_rgb_float(array) * np.float32(255)).astype(np.uint8)
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
@@ -145,10 +169,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
   try:
     with Image.open(path) as img:
       img.load()  # forces a full decode so truncation is detected here
-      img = ImageOps.exif_transpose(img)
-      arr = _pil_to_array(img)
+      arr = pil_to_array(img)
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    raise CorruptImageError(f"cannot decode image {path}: {e}") from e
+    raise CorruptImageError(f"cannot decode image {path}: {e}", reason=str(e)) from e
   return to_rgb_float(arr)
 
 
@@ -191,8 +214,8 @@ class ImageSource:
         first = name not in self.corrupt_names
         self.corrupt_names.add(name)
       if first:
-        warnings.warn(f"skipping unreadable image {name} from {self.spec!r}: {e}", CorruptImageWarning,
-                      stacklevel=2)
+        reason = getattr(e, "reason", None) or ("file not found" if isinstance(e, FileNotFoundError) else str(e))
+        warnings.warn(f"skipping unreadable image {name} ({reason})", CorruptImageWarning, stacklevel=2)
       return None
 
 
@@ -256,7 +279,7 @@ class TfdsSource(ImageSource):
     try:
       record = self._ds[int(index)]
     except Exception as e:  # a bad record must not end the epoch
-      raise CorruptImageError(f"cannot read {self.name(index)}: {e}") from e
+      raise CorruptImageError(f"cannot read {self.name(index)}: {e}", reason=str(e)) from e
     if not isinstance(record, dict) or "image" not in record:
       raise ValueError(f"{self.spec} has no 'image' feature (got {type(record).__name__} "
                        f"{sorted(record) if isinstance(record, dict) else ''})")
@@ -264,7 +287,7 @@ class TfdsSource(ImageSource):
 
 
 def _list_folder(folder: pathlib.Path) -> list[pathlib.Path]:
-  files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+  files = masks_lib.find_images(folder)
   if not files:
     raise ValueError(f"image folder {folder} contains no images ({', '.join(IMAGE_EXTENSIONS)})")
   return files

@@ -85,11 +85,13 @@ class EvalResults:
     cases: {'worst': [...], 'best': [...]} lists of dicts with `index`, `psnr` and the arrays `input`
       (holes white), `output` (the composite) and `target`, ranked by PSNR.
     method: a label for the tables.
+    skipped_unreadable: the undecodable images left out (`run(skip_unreadable=True)`).
   """
   rows: list[dict[str, Any]]
   per_image: list[dict[str, Any]]
   cases: dict[str, list[dict[str, Any]]]
   method: str = ""
+  skipped_unreadable: list[str] = dataclasses.field(default_factory=list)
 
   def row(self, bucket: str = ALL, border: str = ALL) -> dict[str, Any]:
     """The row of a bucket ('all' or e.g. '(0.1,0.2]') and border group ('all' or a border flag)."""
@@ -106,7 +108,8 @@ class EvalResults:
     """JSON-serialisable dict: method, rows and per-image scores (PSNR of a perfect image is Infinity)."""
     cases = {k: [{key: c[key] for key in ("index", "psnr", "image_path", "mask_path")} for c in v]
              for k, v in self.cases.items()}
-    return {"method": self.method, "rows": self.rows, "per_image": self.per_image, "cases": cases}
+    return {"method": self.method, "rows": self.rows, "per_image": self.per_image, "cases": cases,
+            "num_skipped_unreadable": len(self.skipped_unreadable), "skipped_unreadable": self.skipped_unreadable}
 
   def to_markdown(self) -> str:
     """Markdown tables: one row per hole-ratio bucket plus 'all'; a second table split by border."""
@@ -546,7 +549,7 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   if multiple and size % int(multiple):
     raise ValueError(f"size {size} must be a multiple of {multiple} for this {info.get('model')} model "
                      f"({checkpoint}); it was trained at {info.get('image_size')}")
-  source = repeated_source(images, masks_per_image) if masks_per_image > 1 else images
+  source = repeated_source(images, masks_per_image) if masks_per_image > 1 else data.open_source(images)
   with warnings.catch_warnings():
     if not skip_unreadable:
       warnings.simplefilter("error", data.CorruptImageWarning)
@@ -554,11 +557,13 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
       pairs = data.create_eval_pairs(images=source, masks=masks, image_size=size, seed=seed, limit=limit)
     except data.CorruptImageWarning as e:
       msg = str(e).replace("skipping unreadable image", "unreadable image", 1)
-      raise ValueError(f"{msg} (pass --skip_unreadable to evaluate without it)") from None
+      raise ValueError(f"{msg}; an evaluation scores exactly the images it is given: fix or remove the file, "
+                       "or pass --skip_unreadable to score the others") from None
   feature_fn = None
   if fid_weights:
     feature_fn = inception.pretrained(fid_weights)
   results = evaluate(predict, pairs, batch_size=batch_size, feature_fn=feature_fn, num_cases=num_cases,
                      progress=progress, method=method)
+  results.skipped_unreadable = sorted(source.corrupt_names)
   write_results(results, out)
   return results

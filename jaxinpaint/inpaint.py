@@ -48,13 +48,15 @@ from typing import Any, Callable
 import jax
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 from jaxinpaint import baselines
+from jaxinpaint import data
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import predictor
 
 __all__ = [
+    'MAX_MODEL_PIXELS',
+    'MAX_PIXELS',
     'InpaintResult',
     'Inpainter',
     'hole_mask',
@@ -82,28 +84,49 @@ class InpaintResult:
 
 # -------------------------------------------------------------------------------------------- inputs
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-  """Reads an image file as uint8 (H, W, 3) RGB (alpha dropped, EXIF orientation applied).
+# Largest images the CLI (and the demo) fill: the networks' activations grow with the image (PConv's first
+# layer alone holds 64 x H x W floats, ~1 GB at 4 megapixels), the classical methods' memory much less so.
+MAX_MODEL_PIXELS = 4_000_000
+MAX_PIXELS = 16_000_000
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
+  """Reads an image file as uint8 (H, W, 3) RGB, as a viewer shows it (`jaxinpaint.data.pil_to_array`).
+
+  EXIF orientation applied (the CLI applies it to the mask file too, and writes the result in that
+  orientation); transparent pixels composited on white; 16-bit files rounded to 8 bits; palette, CMYK and
+  grayscale converted to RGB.
+
+  Args:
+    path: the image file.
+    max_pixels: refuse larger images (checked on the file header, before decoding).
 
   Raises:
     FileNotFoundError: `path` does not exist.
-    ValueError: the file is not a decodable image.
+    ValueError: the file is not a decodable image, or has more than `max_pixels` pixels.
   """
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f'image file not found: {path}')
   try:
     with Image.open(path) as img:
-      img = ImageOps.exif_transpose(img)
-      return np.asarray(img.convert('RGB'))
-  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+      w, h = img.size
+      if max_pixels is not None and w * h > max_pixels:
+        raise ValueError(f'image {path} is {w}x{h} = {w * h / 1e6:.1f} megapixels, above the limit of '
+                         f'{max_pixels / 1e6:g} (--max-megapixels raises it; memory grows with the image)')
+      try:
+        img.load()
+        return data.to_uint8(data.pil_to_array(img))
+      except ValueError as e:
+        raise OSError(e) from None
+  except (OSError, SyntaxError, Image.DecompressionBombError) as e:
     raise ValueError(f'cannot decode image file {path}: {e}') from None
 
 
 def _image_to_float(image) -> tuple[np.ndarray, str, Any]:
   """Image -> (float32 (H, W, 3) in [0, 1], kind, original array); kind is 'pil', 'uint8' or 'float'."""
   if isinstance(image, Image.Image):
-    arr = np.asarray(image.convert('RGB'))
+    arr = data.to_uint8(data.pil_to_array(image, exif_transpose=False))  # same size as the image given
     return arr.astype(np.float32) / 255.0, 'pil', arr
   if isinstance(image, jax.Array):
     image = np.asarray(image)
@@ -400,14 +423,67 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--edges-out', help='models that predict edges (EdgeConnect) only: directory to also write '
                       'the edge maps to')
   parser.add_argument('--bucket', type=int, default=64, help='shape-bucket size in pixels (default 64)')
+  parser.add_argument('--max-megapixels', type=float, default=None,
+                      help=f'refuse larger images (default {MAX_MODEL_PIXELS / 1e6:g} for trained models, '
+                           f'{MAX_PIXELS / 1e6:g} for the classical methods; memory grows with the image)')
   return parser
+
+
+_COLOUR = {255: 'white', 0: 'black'}
+
+
+def _read_pair(image_path: pathlib.Path, mask_path: pathlib.Path, *, hole_value: int, resize_mask: bool,
+               max_pixels: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+  """Decodes and checks one CLI pair: (uint8 image, bool hole map, warning lines); ValueError naming the files."""
+  image = load_image(image_path, max_pixels=max_pixels)
+  try:
+    hole = masks_lib.load(mask_path, hole_value=hole_value) < 0.5  # 1 = valid -> True = hole
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter('always')
+      hole = hole_mask(hole, shape=image.shape[:2], resize=resize_mask)
+  except ValueError as e:
+    raise ValueError(f'{image_path} / {mask_path}: {e}') from None
+  other = 255 - hole_value
+  if not hole.any():  # the demo refuses the same input: nothing to fill
+    raise ValueError(f'the mask {mask_path} is empty: no pixel is {_COLOUR[hole_value]} (= hole with '
+                     f'--mask-hole-value {hole_value}); if its holes are {_COLOUR[other]}, pass '
+                     f'--mask-hole-value {other}')
+  if hole.all():
+    raise ValueError(f'the mask {mask_path} covers the whole image ({_COLOUR[hole_value]} = hole with '
+                     f'--mask-hole-value {hole_value}); leave some known pixels to fill from, or, if its holes are '
+                     f'{_COLOUR[other]}, pass --mask-hole-value {other}')
+  return image, hole, [f'{mask_path.name}: {w.message}' for w in caught]
+
+
+def _check_outputs(triples, edges_out: str | None) -> None:
+  """Every output path: a known image type, writable, and none of the inputs (which are never overwritten)."""
+  inputs = {p.resolve() for image, mask, _ in triples for p in (image, mask)}
+  extensions = Image.registered_extensions()
+  for _, _, out in triples:
+    if out.resolve() in inputs:
+      raise ValueError(f'--out {out} is one of the input files; choose another path (inputs are never overwritten)')
+    if out.suffix.lower() not in extensions or extensions[out.suffix.lower()] not in Image.SAVE:
+      raise ValueError(f'--out {out}: unknown image file extension {out.suffix!r}; use .png (lossless)')
+    if out.is_dir():
+      raise ValueError(f'--out {out} is a directory; pass a file name such as {out / "filled.png"}')
+  for directory in {out.parent for _, _, out in triples} | ({pathlib.Path(edges_out)} if edges_out else set()):
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+      raise ValueError(f'cannot write to {directory}: {existing} is not a writable directory')
 
 
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   prog = 'jaxinpaint.inpaint'
+  max_megapixels = args.max_megapixels or (MAX_PIXELS if args.method else MAX_MODEL_PIXELS) / 1e6
+  read = dict(hole_value=args.mask_hole_value, resize_mask=args.resize_mask, max_pixels=int(max_megapixels * 1e6))
   try:
+    # Every input is checked before a model loads or anything compiles; nothing is written until then.
     triples = _pairs(pathlib.Path(args.image), pathlib.Path(args.mask), pathlib.Path(args.out))
+    _check_outputs(triples, args.edges_out)
+    for image_path, mask_path, _ in triples:
+      for line in _read_pair(image_path, mask_path, **read)[2]:
+        print(f'{prog}: warning: {line}', file=sys.stderr)
     if args.method:
       inpainter = Inpainter.from_method(args.method)
     else:
@@ -420,14 +496,9 @@ def main(argv: list[str] | None = None) -> int:
       raise ValueError(f'--edges-out needs an EdgeConnect checkpoint (a model that predicts edge maps); '
                        f'{inpainter.name!r} predicts none')
     for image_path, mask_path, out_path in triples:
-      image = load_image(image_path)
-      hole = masks_lib.load(mask_path, hole_value=args.mask_hole_value) < 0.5  # 1 = valid -> True = hole
+      image, hole, _ = _read_pair(image_path, mask_path, **read)  # decoded again: memory stays one pair
       try:
-        with warnings.catch_warnings(record=True) as caught:
-          warnings.simplefilter('always')
-          result = inpainter.inpaint(image, hole, resize_mask=args.resize_mask)
-        for w in caught:
-          print(f'{prog}: warning: {mask_path.name}: {w.message}', file=sys.stderr)
+        result = inpainter.inpaint(image, hole)
       except ValueError as e:
         raise ValueError(f'{image_path} / {mask_path}: {e}') from None
       out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -441,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         Image.fromarray(np.rint(result.edge * 255).astype(np.uint8)).save(edge_dir / (image_path.stem + '.png'))
       print(out_path)
   except (FileNotFoundError, ValueError, ImportError) as e:
-    print(f'{prog}: error: {e}', file=sys.stderr)
+    print(f'{prog}: error: {" ".join(str(e).split())}', file=sys.stderr)
     return 2
   return 0
 

@@ -38,6 +38,7 @@ from typing import Callable
 import cv2
 import numpy as np
 from PIL import Image
+from PIL import ImageOps
 
 __all__ = [
     "BUCKETS", "BUCKET_RANGES", "load", "resize_nearest", "irregular", "block", "half", "augment",
@@ -125,6 +126,7 @@ def load(path: str | os.PathLike, *, hole_value: int = 255,
   try:
     with Image.open(path) as img:
       img.load()
+      img = ImageOps.exif_transpose(img)  # the orientation a viewer shows, as for the images
       if img.mode in ("I", "I;16", "I;16B", "I;16L", "F", "1", "L"):
         arr = np.asarray(img)
       else:
@@ -417,6 +419,23 @@ def augment(mask: np.ndarray, rng: np.random.Generator, shape: tuple[int, int] |
 # ----------------------------------------------------------------------------------------------------
 # Mask sources and spec strings.
 
+def find_images(folder: str | os.PathLike) -> list[pathlib.Path]:
+  """Sorted image files (`IMAGE_EXTENSIONS`) under `folder`, recursively, following symlinked folders.
+
+  Datasets are often folders of symlinks to photo folders; each real folder is visited once, so a
+  symlink pointing back up the tree ends the walk there instead of looping.
+  """
+  files, seen = [], set()
+  for root, dirs, names in os.walk(folder, followlinks=True):
+    real = os.path.realpath(root)
+    if real in seen:
+      dirs[:] = []
+      continue
+    seen.add(real)
+    files.extend(pathlib.Path(root) / n for n in names if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS)
+  return sorted(p for p in files if p.is_file())
+
+
 def list_mask_files(folder: str | os.PathLike) -> list[pathlib.Path]:
   """Sorted mask files (png/jpg/jpeg/bmp/tif/tiff/webp) under `folder`, recursively."""
   folder = pathlib.Path(folder)
@@ -424,7 +443,7 @@ def list_mask_files(folder: str | os.PathLike) -> list[pathlib.Path]:
     raise FileNotFoundError(f"mask folder not found: {folder}")
   if not folder.is_dir():
     raise ValueError(f"mask source must be a folder of mask images, got file {folder}")
-  files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+  files = find_images(folder)
   if not files:
     raise ValueError(f"mask folder {folder} contains no mask images ({', '.join(IMAGE_EXTENSIONS)})")
   return files

@@ -115,9 +115,11 @@ def test_decoding_converts_modes_to_rgb_float(tmp_path):
   ref_gray = np.repeat(gray[..., None], 3, -1) / 255
   # Grayscale.
   np.testing.assert_allclose(data.load_image(_png(tmp_path / "g.png", gray)), ref_gray, atol=1e-6)
-  # RGBA: alpha dropped.
-  rgba = np.concatenate([rgb, rng.integers(0, 256, (6, 5, 1), dtype=np.uint8)], -1)
-  np.testing.assert_allclose(data.load_image(_png(tmp_path / "a.png", rgba)), rgb / 255, atol=1e-6)
+  # RGBA: composited on white, as a viewer shows it: rgb * a + 1 * (1 - a).
+  alpha = rng.integers(0, 256, (6, 5, 1), dtype=np.uint8)
+  rgba = np.concatenate([rgb, alpha], -1)
+  on_white = (rgb / 255) * (alpha / 255) + (1 - alpha / 255)
+  np.testing.assert_allclose(data.load_image(_png(tmp_path / "a.png", rgba)), on_white, atol=1.01 / 255)
   # Palette.
   pal = Image.fromarray(rgb).quantize(8)
   pal.save(tmp_path / "p.png")

@@ -31,6 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import test_inpaint as checkpoints  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from jaxinpaint import demo  # pylint: disable=wrong-import-position
+from jaxinpaint import tasks  # pylint: disable=wrong-import-position
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get('JAXINPAINT_CHROMIUM', '/usr/bin/chromium')
@@ -414,11 +415,88 @@ def test_page_without_model_says_how_to_get_one(browser, inprocess_server):
   pg.wait_for_selector('#model-help:not([hidden])')
   help_text = pg.inner_text('#model-help')
   assert 'python train.py --config configs/quickstart.py --workdir runs/quickstart' in help_text
+  assert 'configs/edgeconnect_quickstart.py:stage4' in help_text
   assert pg.eval_on_selector('#method option[value=pconv]', 'o => o.disabled')
+  # Before the first fill the Result panel shows its placeholder, not an empty <img> (a broken-image icon).
+  assert not pg.is_visible('#result-img') and not pg.is_visible('#edge-img')
+  assert pg.is_visible('#result-placeholder') and 'result appears here' in pg.inner_text('#result-placeholder')
   context.close()
+
+
+def test_unavailable_model_advice_names_that_models_commands():
+  """Without an EdgeConnect model the advice is EdgeConnect's four stages (from its task), not PConv's."""
+  app = demo.DemoApp()
+  methods = {m['id']: m for m in app.info()['methods']}
+  for kind in tasks.names():
+    commands = tasks.quickstart(kind)
+    assert commands, kind
+    assert all(c in methods[kind]['note'] for c in commands)
+  edgeconnect = methods['edgeconnect']['note']
+  assert [f'edgeconnect_quickstart.py:stage{s}' in edgeconnect for s in (1, 2, 3, 4)] == [True] * 4
+  assert 'configs/quickstart.py' not in edgeconnect and 'demo --workdir runs/ecq_s4' in edgeconnect
+  with pytest.raises(demo.DemoError) as info:
+    app.inpaint({'image': 'x', 'mask': 'x', 'method': 'edgeconnect'})
+  assert 'edgeconnect_quickstart.py:stage1' in str(info.value) and 'configs/quickstart.py' not in str(info.value)
+  assert 'demo --workdir runs/quickstart' in methods['pconv']['note']
 
 
 def test_brush_geometry_helper():
   # The independent reference used above: distance to a horizontal segment.
   d = _distance_to_polyline(5, 10, np.array([[2.5, 2.5], [7.5, 2.5]]))
   assert d[2, 5] == 0 and math.isclose(d[0, 5], 2.0) and math.isclose(d[2, 0], 2.0)
+
+
+def test_concurrent_clients_fills_and_bad_requests(inprocess_server):
+  """Several clients at once: fills answered 200 with exact known pixels, bad requests 4xx JSON, and the
+  server still serving afterwards (one thread per request; the inpainters serialise their own calls)."""
+  rng = np.random.default_rng(0)
+  image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+  hole = np.zeros((40, 56), bool)
+  hole[10:20, 15:35] = True
+  fill = json.dumps({'image': _data_url(image), 'mask': _data_url(hole.astype(np.uint8) * 255),
+                     'method': 'telea'}).encode()
+  empty = json.dumps({'image': _data_url(image), 'mask': _data_url(np.zeros((40, 56), np.uint8)),
+                      'method': 'ns'}).encode()
+  requests = {
+      'fill': (fill, 200),
+      'not json': (b'{"image": ', 400),
+      'unknown method': (json.dumps({'image': 'x', 'mask': 'x', 'method': 'nope'}).encode(), 400),
+      'model missing': (json.dumps({'image': 'x', 'mask': 'x', 'method': 'pconv'}).encode(), 400),
+      'empty mask': (empty, 400),
+      'not an image': (json.dumps({'image': 'data:image/png;base64,AAAA', 'mask': 'x', 'method': 'telea'}).encode(),
+                       400),
+  }
+  results: queue.Queue = queue.Queue()
+
+  def client(name):
+    body, _ = requests[name]
+    for _ in range(3):
+      results.put((name, *_post(inprocess_server, '/api/inpaint', body)))
+
+  def negative_length():
+    conn = http.client.HTTPConnection('127.0.0.1', int(inprocess_server.rsplit(':', 1)[1]), timeout=60)
+    conn.putrequest('POST', '/api/inpaint')
+    conn.putheader('Content-Length', '-1')
+    conn.endheaders()
+    resp = conn.getresponse()
+    results.put(('negative length', resp.status, json.loads(resp.read())))
+    conn.close()
+
+  threads = [threading.Thread(target=client, args=(name,)) for name in requests for _ in range(2)]
+  threads.append(threading.Thread(target=negative_length))
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join(timeout=300)
+  assert not any(t.is_alive() for t in threads)
+  got = [results.get_nowait() for _ in range(results.qsize())]
+  assert len(got) == len(requests) * 2 * 3 + 1
+  for name, status, body in got:
+    want = requests[name][1] if name in requests else 411
+    assert status == want, (name, status, body)
+    if status == 200:
+      out = _decode_data_url(body['image'])
+      np.testing.assert_array_equal(out[~hole], image[~hole])
+    else:
+      assert isinstance(body.get('error'), str) and body['error'], (name, body)
+  assert _get(inprocess_server, '/healthz') == (200, b'ok')

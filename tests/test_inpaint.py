@@ -425,11 +425,11 @@ def test_cli_errors(tmp_path, capsys):
                   '--out', tmp_path / 'o.png')
   assert code == 2 and 'mask size 10x10 (WxH) differs from the image size 30x20' in err and '--resize-mask' in err
   assert not (tmp_path / 'o.png').exists()
-  # With --resize-mask: a warning, and a (hole-free) copy of the input.
+  # With --resize-mask the size is accepted (with a warning), but a mask without holes is an error.
   code, err = run('--method', 'telea', '--image', tmp_path / 'a.png', '--mask', tmp_path / 'small_mask.png',
                   '--out', tmp_path / 'o.png', '--resize-mask')
-  assert code == 0 and 'warning' in err and 'nearest neighbour' in err
-  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / 'o.png')), image)
+  assert code == 2 and 'is empty' in err and '--mask-hole-value 0' in err
+  assert not (tmp_path / 'o.png').exists()
   code, err = run('--method', 'telea', '--image', tmp_path / 'imgs', '--mask', tmp_path / 'masks',
                   '--out', tmp_path / 'outdir')
   assert code == 2 and 'y.jpg' in err and 'no mask with the same file name' in err
@@ -439,7 +439,8 @@ def test_cli_errors(tmp_path, capsys):
   code, err = run('--method', 'telea', '--image', tmp_path / 'imgs', '--mask', tmp_path / 'small_mask.png',
                   '--out', tmp_path / 'o3')
   assert code == 2 and 'is a directory' in err
-  code, err = run('--workdir', tmp_path / 'nope', '--image', tmp_path / 'a.png', '--mask', tmp_path / 'small_mask.png',
+  Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), ((8, 8), (13, 13)))).save(tmp_path / 'a_mask.png')
+  code, err = run('--workdir', tmp_path / 'nope', '--image', tmp_path / 'a.png', '--mask', tmp_path / 'a_mask.png',
                   '--out', tmp_path / 'o4.png')
   assert code == 2 and 'does not exist' in err
   with pytest.raises(SystemExit):

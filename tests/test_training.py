@@ -441,3 +441,36 @@ def test_vgg_banners_come_from_the_tasks(capsys):
   training.validate_config(config, num_devices=1)
   captured = capsys.readouterr()
   assert captured.out + captured.err == ''
+
+
+def test_sample_grid_labels_and_distinct_rows():
+  """Column names drawn above the tiles (the tiles themselves unchanged); repeated pairs shown once."""
+  from jaxinpaint.training import observe  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  three = rng.random((3, 64, 64, 3)).astype(np.float32)
+  padded = {'masked input': three[[0, 1, 2, 0, 1, 2, 0, 1]], 'ground truth': three[[0, 1, 2, 0, 1, 2, 0, 1]]}
+  rows = observe.distinct_rows(padded)
+  np.testing.assert_array_equal(rows['masked input'], three)
+  np.testing.assert_array_equal(rows['ground truth'], three)
+  plain = observe.image_grid(rows, pad=2)
+  labelled = observe.image_grid(rows, pad=2, labels=True)
+  top = labelled.shape[0] - plain.shape[0] + 2  # the strip replaces the grid's top padding
+  assert top > 8 and labelled.shape[1] == plain.shape[1]
+  np.testing.assert_array_equal(labelled[top:], plain[2:])
+  strip = labelled[:top]
+  for c in range(2):  # ink (dark text pixels) above each column, within its span
+    x0 = 2 + c * 66
+    assert (strip[:, x0:x0 + 64] < 128).any(), f'no label above column {c}'
+  assert (strip[:, 0:2] == 255).all()
+
+
+def test_eval_sample_pairs_round_robin_over_photos():
+  from jaxinpaint import data  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import report  # pylint: disable=import-outside-toplevel
+  z = np.zeros((2, 2, 3), np.float32)
+  pairs = [data.EvalPair(image=z, mask=z[..., 0], bucket='b', border=None, image_path=f'photo{p}',
+                         mask_path=f'mask{p}{m}') for p in range(3) for m in range(8)]  # photo-major, as listed
+  shown = report.sample_pairs(pairs, 8)
+  assert [(s.image_path, s.mask_path) for s in shown] == [
+      ('photo0', 'mask00'), ('photo1', 'mask10'), ('photo2', 'mask20'), ('photo0', 'mask01'),
+      ('photo1', 'mask11'), ('photo2', 'mask21'), ('photo0', 'mask02'), ('photo1', 'mask12')]

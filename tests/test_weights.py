@@ -116,7 +116,7 @@ def test_cli_help_and_errors(tmp_path, capsys):
   assert info.value.code == 0
   out = capsys.readouterr().out
   assert "convert" in out and "download" in out
-  assert cli.main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.npz")]) == 1
+  assert cli.main(["convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.npz")]) == 2
   assert "missing.pth" in capsys.readouterr().err
   with pytest.raises(ValueError, match=r"out\.pth.*must end in \.npz"):
     cli.convert(tmp_path / "missing.pth", tmp_path / "out.pth")
@@ -127,7 +127,7 @@ def test_cli_help_and_errors(tmp_path, capsys):
 
 def test_pth_without_torch_says_how_to_proceed(tmp_path, monkeypatch):
   path = tmp_path / "vgg16-397923af.pth"
-  path.write_bytes(b"not read")
+  path.write_bytes(b"\x80\x02not read")  # starts like a pickle stream, as torch.save's legacy format
   monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError.
   with pytest.raises(ImportError, match=r"needs PyTorch.*pip install torch.*convert "
                      r"vgg16-397923af\.pth vgg16-397923af\.npz"):
@@ -264,7 +264,7 @@ def test_download_http_error_and_unknown_name(local_server, tmp_path):
     weights.download("nothing.pth", url=f"{base}/nothing.pth", directory=tmp_path)
   with pytest.raises(ValueError, match="unknown weights name 'vgg11'"):
     weights.download("vgg11", directory=tmp_path)
-  assert cli.main(["download", "vgg11", "--dir", str(tmp_path)]) == 1
+  assert cli.main(["download", "vgg11", "--dir", str(tmp_path)]) == 2
 
 
 def test_known_weights_table_is_consistent():

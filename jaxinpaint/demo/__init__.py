@@ -11,7 +11,8 @@ mask (PNG, white = hole) as JSON to `/api/inpaint`; the answer holds the result 
 the input's), the mask used and, for EdgeConnect, the edge map, shown side by side with a download button.
 
 HTTP API (all JSON; errors are `{"error": message}` with status 400 / 413, and the server keeps serving):
-  * `GET /api/info` -> methods (available or not, with why), examples, limits, how to get a model.
+  * `GET /api/info` -> methods (available or not, with why), examples, limits, how to get a model
+    (`training`: per model kind, the commands of its task's `quickstart` and the demo command to restart with).
   * `GET /api/example?id=ID` -> `{image, mask|null, width, height, name}` (data URLs).
   * `POST /api/upload` (raw file bytes) -> `{image, width, height}`: validates and normalises an upload
     (decodable image, at most `MAX_PIXELS`, EXIF orientation applied, RGB PNG).
@@ -42,19 +43,18 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from PIL import ImageOps
 
 from jaxinpaint import baselines
+from jaxinpaint import data as data_lib
 from jaxinpaint import inpaint as inpaint_lib
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import tasks
 
 __all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
 
-MAX_PIXELS = 16_000_000
-# The networks' activations grow with the image (PConv's first layer alone holds 64 x H x W floats): above
-# this the demo asks for a smaller image or a classical method rather than risk exhausting memory.
-MAX_MODEL_PIXELS = 4_000_000
+MAX_PIXELS = inpaint_lib.MAX_PIXELS
+# Above this the demo asks for a smaller image or a classical method rather than risk exhausting memory.
+MAX_MODEL_PIXELS = inpaint_lib.MAX_MODEL_PIXELS
 MAX_BODY_BYTES = 256 * 2**20  # a 16 MP image + mask as base64 PNG fits comfortably
 QUICKSTART = 'python train.py --config configs/quickstart.py --workdir runs/quickstart'
 STATIC_DIR = pathlib.Path(__file__).with_name('static')
@@ -123,17 +123,29 @@ def decode_image(data: bytes, what: str = 'upload') -> np.ndarray:
                     f'{MAX_PIXELS / 1e6:.0f} megapixels. Downscale it and try again.')
   try:
     img.load()
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ('RGBA', 'LA', 'PA') or (img.mode == 'P' and 'transparency' in img.info):
-      # Transparent pixels shown on white, as the browser draws them on the page.
-      background = Image.new('RGBA', img.size, (255, 255, 255, 255))
-      img = Image.alpha_composite(background, img.convert('RGBA'))
-    return np.asarray(img.convert('RGB'))
+    # EXIF orientation applied, transparency on white (as the page shows it), 16-bit rounded to 8 bits.
+    return data_lib.to_uint8(data_lib.pil_to_array(img))
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
     raise DemoError(f'The {what} could not be decoded (truncated or corrupt image file).') from None
 
 
 # ------------------------------------------------------------------------------------------ app
+
+def _training(kind: str) -> dict[str, Any]:
+  """How to get a model of a registered kind: its task's quickstart commands, then the demo command."""
+  commands = list(tasks.quickstart(kind))
+  last = commands[-1].split() if commands else []
+  workdir = last[last.index('--workdir') + 1] if '--workdir' in last[:-1] else 'WORKDIR'
+  return {'id': kind, 'label': tasks.label(kind), 'commands': commands,
+          'demo': f'python -m jaxinpaint.demo --workdir {workdir}'}
+
+
+def how_to_train(kind: str) -> str:
+  """`_training(kind)` as one sentence."""
+  t = _training(kind)
+  steps = '  then  '.join(t['commands']) or 'python train.py --config CONFIG --workdir WORKDIR'
+  return f'Train one with:  {steps}  and restart the demo with:  {t["demo"]}'
+
 
 class DemoApp:
   """The demo's state and request logic, independent of HTTP (so it can be tested directly).
@@ -168,7 +180,8 @@ class DemoApp:
       self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
     for kind in tasks.names():
       if kind not in self.methods:
-        self.methods[kind] = _Method(kind, tasks.label(kind), False, f'no {kind} checkpoint loaded (--workdir)')
+        self.methods[kind] = _Method(kind, tasks.label(kind), False,
+                                     f'no {kind} checkpoint loaded (--workdir). {how_to_train(kind)}')
     for name, label in baselines.LABELS.items():
       try:
         self.methods[name] = _Method(name, label, True, '', inpaint_lib.Inpainter.from_method(name))
@@ -204,9 +217,8 @@ class DemoApp:
   def info(self) -> dict[str, Any]:
     help_text = None
     if not self.has_model:
-      help_text = ('No trained model is loaded, so only the classical methods work. Train a small PConv model '
-                   f'on CPU in about 5 minutes with:  {QUICKSTART}  and restart the demo with:  '
-                   'python -m jaxinpaint.demo --workdir runs/quickstart')
+      help_text = ('No trained model is loaded, so only the classical methods work. Small models train on CPU '
+                   'in minutes. ' + ' '.join(f'{tasks.label(kind)}: {how_to_train(kind)}' for kind in tasks.names()))
     return {
         'methods': [{'id': m.id, 'label': m.label, 'available': m.available, 'note': m.note}
                     for m in self.methods.values()],
@@ -216,6 +228,7 @@ class DemoApp:
         'max_model_pixels': self.max_model_pixels,
         'model_help': help_text,
         'quickstart': QUICKSTART,
+        'training': [_training(kind) for kind in tasks.names()],
         'problems': self.problems,
     }
 
@@ -247,8 +260,7 @@ class DemoApp:
     if method is None:
       raise DemoError(f'Unknown method {method_id!r}; choose one of {", ".join(self.methods)}.')
     if not method.available:
-      raise DemoError(f'{method.label} is not available: {method.note}.'
-                      + (f' Get a model with: {QUICKSTART}' if method_id in tasks.names() else ''))
+      raise DemoError(f'{method.label} is not available: {method.note}')
     image = decode_image(_from_data_url(request.get('image'), 'image'), 'image')
     mask_img = decode_image(_from_data_url(request.get('mask'), 'mask'), 'mask')
     if mask_img.shape[:2] != image.shape[:2]:
@@ -335,8 +347,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   def _body(self) -> bytes | None:
     try:
       length = int(self.headers.get('Content-Length', ''))
-    except ValueError:
-      self._json(411, {'error': 'Content-Length required.'})
+      if length < 0:
+        raise ValueError(length)
+    except ValueError:  # a negative length would read until the client hangs up
+      self._json(411, {'error': 'A Content-Length header (bytes, >= 0) is required.'})
       self.close_connection = True
       return None
     if length > MAX_BODY_BYTES:

@@ -2,6 +2,7 @@
 
   task = tasks.build(config)     # once per run; everything else asks the task (see `tasks.base`)
   tasks.names()                  # ['edgeconnect', 'pconv', ...]: the learned methods
+  tasks.quickstart('pconv')      # the commands that train a small model of that kind
   tasks.register('mine', MyTask) # a new model: one task module, one register line, its configs
 
 The built-in tasks: `pconv` (Liu et al. 2018, `tasks.pconv`) and `edgeconnect` (Nazeri et al. 2019,
@@ -17,7 +18,7 @@ from jaxinpaint.tasks import edgeconnect
 from jaxinpaint.tasks import pconv
 from jaxinpaint.tasks.base import PROTOCOL, Config, Task, abstract_state
 
-__all__ = ['PROTOCOL', 'Task', 'abstract_state', 'build', 'label', 'names', 'register']
+__all__ = ['PROTOCOL', 'Task', 'abstract_state', 'build', 'label', 'names', 'quickstart', 'register']
 
 Factory = Callable[[Config], Any]
 _FACTORIES: dict[str, Factory] = {}
@@ -42,6 +43,13 @@ def label(name: str) -> str:
   if name not in _FACTORIES:
     raise ValueError(f'unknown model {name!r}; expected one of {names()}')
   return getattr(_FACTORIES[name], 'label', '') or name
+
+
+def quickstart(name: str) -> tuple[str, ...]:
+  """The commands that train a small model of a registered kind (its factory's `quickstart`; may be empty)."""
+  if name not in _FACTORIES:
+    raise ValueError(f'unknown model {name!r}; expected one of {names()}')
+  return tuple(getattr(_FACTORIES[name], 'quickstart', ()) or ())
 
 
 def build(config: Config) -> Task:

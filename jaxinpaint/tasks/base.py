@@ -11,6 +11,8 @@ Members (`PROTOCOL`; `jaxinpaint.tasks.build` checks that a task has all of them
   Identity
     `name`: the `config.model` it was built for.  `config`: that config.  `label`: a human name (the
     demo's method list).  `predicts_edges`: True when `predict` also returns the edge map it conditioned on.
+    `quickstart` (optional): the shell commands that train a small model of this kind, in order, the last
+    one's `--workdir` holding the model (what the demo and the inpaint CLI tell a user without one).
   Configuration
     `validate()`: raises ValueError with one line for a config this model cannot train; never prints,
       never compiles.
@@ -60,6 +62,7 @@ class Task(abc.ABC):
 
   label: str = ''
   predicts_edges: bool = False
+  quickstart: tuple[str, ...] = ()
 
   def __init__(self, config: Config):
     self.config = config

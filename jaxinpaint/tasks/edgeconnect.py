@@ -281,6 +281,9 @@ class EdgeConnectTask(base.Task):
 
   label = 'EdgeConnect (Nazeri et al. 2019)'
   predicts_edges = True
+  quickstart = tuple(  # configs/edgeconnect_quickstart.py: the four stages, each from the previous one
+      f'python train.py --config configs/edgeconnect_quickstart.py:stage{s} --workdir runs/ecq_s{s}'
+      + (f' --config.init_from=runs/ecq_s{s - 1}' if s > 1 else '') for s in (1, 2, 3, 4))
 
   def validate(self) -> None:
     """One-line ValueErrors for EdgeConnect-specific mistakes (before anything is compiled)."""

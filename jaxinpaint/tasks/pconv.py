@@ -128,6 +128,7 @@ class PConvTask(base.Task):
   """The PConv U-Net of Liu et al. 2018 (see the module docstring)."""
 
   label = 'PConv (Liu et al. 2018)'
+  quickstart = ('python train.py --config configs/quickstart.py --workdir runs/quickstart',)
 
   def validate(self) -> None:
     """One-line ValueErrors for PConv-specific mistakes (checked before anything is compiled)."""

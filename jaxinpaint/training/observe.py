@@ -5,8 +5,9 @@ Only process 0 writes. Files in the workdir:
     "lr", "images_per_sec", ...}`;
   * `tensorboard/` scalars when the `tensorboard` package is importable (written through
     `torch.utils.tensorboard` or, failing that, `tf.summary`); nothing otherwise;
-  * `samples/step_XXXXXXX.png` and `samples/latest.png`: rows of masked input | output | composite | ground
-    truth;
+  * `samples/step_XXXXXXX.png` and `samples/latest.png`: the panels the task draws (masked input | output |
+    composite | ground truth), their names above the columns, one row per distinct held-out pair (or
+    training example when there is no held-out set);
   * `loss_curve.png`: training (and validation) loss against step, log scale.
 """
 
@@ -52,10 +53,55 @@ def _tensorboard_writer(logdir: pathlib.Path):
     return None
 
 
-def image_grid(panels: Mapping[str, np.ndarray], *, max_rows: int = 8, pad: int = 2) -> np.ndarray:
+def distinct_rows(panels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """`panels` without the examples that repeat an earlier one in every panel.
+
+  Held-out batches are padded to the batch size by repeating their pairs (three held-out photos fill a
+  batch of 8); a picture shows each pair once.
+  """
+  arrays = {k: np.asarray(v) for k, v in panels.items()}
+  n = next(iter(arrays.values())).shape[0]
+  seen, keep = set(), []
+  for i in range(n):
+    key = b''.join(np.ascontiguousarray(a[i]).tobytes() for a in arrays.values())
+    if key not in seen:
+      seen.add(key)
+      keep.append(i)
+  return {k: a[keep] for k, a in arrays.items()}
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+  lines: list[str] = []
+  for word in text.split():
+    if lines and draw.textlength(f'{lines[-1]} {word}', font=font) <= width:
+      lines[-1] += f' {word}'
+    else:
+      lines.append(word)
+  return lines
+
+
+def _column_labels(names: Sequence[str], *, width: int, col: int, pad: int) -> np.ndarray:
+  """A white strip with each name centred above its column (words wrapped to the column's width)."""
+  from PIL import Image, ImageDraw, ImageFont  # pylint: disable=import-outside-toplevel
+  font = ImageFont.load_default()
+  probe = ImageDraw.Draw(Image.new('RGB', (1, 1)))
+  wrapped = [_wrap(probe, name, font, col) for name in names]
+  line_h = int(font.getbbox('Ag')[3]) + 2
+  strip = Image.new('RGB', (width, max(map(len, wrapped)) * line_h + 2 * pad), 'white')
+  draw = ImageDraw.Draw(strip)
+  for c, lines in enumerate(wrapped):
+    centre = pad + c * (col + pad) + col / 2
+    for i, line in enumerate(lines):
+      draw.text((centre - draw.textlength(line, font=font) / 2, pad + i * line_h), line, fill='black', font=font)
+  return np.asarray(strip)
+
+
+def image_grid(panels: Mapping[str, np.ndarray], *, max_rows: int = 8, pad: int = 2,
+               labels: bool = False) -> np.ndarray:
   """Tiles `panels` (name -> NHWC in [0, 1], same shape) into a uint8 image: one row per example.
 
-  Grayscale (C=1) panels are repeated to RGB so edge maps sit next to colour images.
+  Grayscale (C=1) panels are repeated to RGB so edge maps sit next to colour images. `labels=True` adds a
+  strip above the tiles with each panel's name over its column.
   """
   arrays = []
   for name, x in panels.items():
@@ -73,7 +119,10 @@ def image_grid(panels: Mapping[str, np.ndarray], *, max_rows: int = 8, pad: int 
     for c, a in enumerate(arrays):
       y0, x0 = pad + r * (h + pad), pad + c * (w + pad)
       grid[y0:y0 + h, x0:x0 + w] = a[r]
-  return (grid * 255.0 + 0.5).astype(np.uint8)
+  grid = (grid * 255.0 + 0.5).astype(np.uint8)
+  if labels:
+    grid = np.concatenate([_column_labels(list(panels), width=grid.shape[1], col=w, pad=pad), grid[pad:]])
+  return grid
 
 
 def save_png(path: pathlib.Path, image: np.ndarray) -> None:
@@ -171,7 +220,7 @@ class Observer:
   def samples(self, step: int, panels: Mapping[str, np.ndarray]) -> pathlib.Path | None:
     if not self.is_primary:
       return None
-    grid = image_grid(panels)
+    grid = image_grid(distinct_rows(panels), labels=True)
     path = self.workdir / 'samples' / f'step_{int(step):07d}.png'
     save_png(path, grid)
     save_png(self.workdir / 'samples' / 'latest.png', grid)

@@ -7,7 +7,8 @@ image), scores the composite per hole-ratio bucket (`jaxinpaint.evaluation`) and
   * `workdir/eval/`: results.md, results.json, worst.png, best.png (the evaluator's files);
   * `workdir/eval_results.json`: the overall L1 (%), PSNR and SSIM (and, with
     `config.final_eval_baseline`, a classical method's on the same pairs);
-  * `workdir/eval_samples.png`: masked input | output | composite | ground truth.
+  * `workdir/eval_samples.png`: masked input | output | composite | ground truth (labelled columns), one
+    row per pair, taken round-robin over the held-out photos (`sample_pairs`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ Config = ml_collections.ConfigDict
 def _overall(results: evaluation.EvalResults) -> dict[str, float]:
   row = results.row()
   return {'l1_percent': float(row['l1']), 'psnr': float(row['psnr']), 'ssim': float(row['ssim'])}
+
+
+def sample_pairs(pairs: list[data.EvalPair], n: int) -> list[data.EvalPair]:
+  """Up to `n` pairs for a picture, round-robin over the images: each photo's first mask, then each one's
+  second, ... (evaluation pairs list one photo's masks in a row, so a prefix would show one photo)."""
+  seen: dict[str, int] = {}
+  rank = []  # (how many earlier pairs share this pair's photo, position)
+  for i, pair in enumerate(pairs):
+    rank.append((seen.get(pair.image_path, 0), i))
+    seen[pair.image_path] = rank[-1][0] + 1
+  return [pairs[i] for _, i in sorted(rank)[:n]]
 
 
 def evaluate_checkpoint(config: Config, workdir: str | pathlib.Path) -> dict[str, Any]:
@@ -65,12 +77,12 @@ def evaluate_checkpoint(config: Config, workdir: str | pathlib.Path) -> dict[str
   if jax.process_index() == 0:
     out['eval_table_path'] = str(evaluation.write_results(res, workdir / 'eval')['markdown'])
     pathlib.Path(out['eval_path']).write_text(json.dumps(results, indent=2))
-    shown = pairs[:8]
+    shown = sample_pairs(pairs, 8)
     images = np.stack([p.image for p in shown]).astype(np.float32)
     masks = np.stack([p.mask for p in shown]).astype(np.float32)[..., None]
     outputs = np.clip(predict(images * masks, masks), 0.0, 1.0)
     grid = observe.image_grid({'masked input': images * masks + (1.0 - masks), 'output': outputs,
                                'composite': np.asarray(losses.composite(outputs, images, masks)),
-                               'ground truth': images})
+                               'ground truth': images}, labels=True)
     observe.save_png(pathlib.Path(out['eval_sample_path']), grid)
   return out

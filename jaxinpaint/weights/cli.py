@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         arch = convert(path, args.convert)
         print(f"wrote {args.convert} ({porting.describe_arch(arch)})")
   except (FileNotFoundError, ValueError, ImportError, fetch.DownloadError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    return 1
+    # One line naming the file and what was expected. Exit 2 = bad input (as argparse's usage errors),
+    # 1 = a download that failed.
+    print(f"python -m jaxinpaint.weights: error: {' '.join(str(err).split())}", file=sys.stderr)
+    return 1 if isinstance(err, fetch.DownloadError) else 2
   return 0

@@ -61,8 +61,7 @@ def load_state_dict(path: PathLike) -> dict[str, np.ndarray]:
   elif suffix == ".npz":
     raw = _read_npz(path)
   else:
-    raise ValueError(f"weights file {str(path)!r}: unsupported suffix {suffix!r}; expected one of "
-                     f"{', '.join(SUPPORTED_SUFFIXES)}")
+    raise ValueError(f"weights file {str(path)!r}: unsupported suffix {suffix!r}; expected {EXPECTED_FORMATS}")
   return _normalise_keys(raw, f"weights file {str(path)!r}")
 
 
@@ -85,12 +84,29 @@ def _tensor_to_numpy(value: Any) -> np.ndarray:
   return np.asarray(value)
 
 
+EXPECTED_FORMATS = ("a PyTorch state_dict (.pth/.pt/.bin), a .safetensors file, or an .npz written by "
+                    "`python -m jaxinpaint.weights convert`")
+
+
 def _corrupt(path: pathlib.Path, kind: str, err: BaseException) -> ValueError:
+  reason = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+  if "allow_pickle" in reason:  # numpy's advice to unpickle: we never load pickled objects
+    reason = "it holds pickled Python objects, which are never loaded"
   return ValueError(f"could not read weights file {str(path)!r} as {kind} (truncated or corrupt "
-                    f"download?): {type(err).__name__}: {err}")
+                    f"download?): {reason}; expected {EXPECTED_FORMATS}")
+
+
+def _looks_like_torch_save(path: pathlib.Path) -> bool:
+  """`torch.save` writes a zip archive (torch >= 1.6) or a pickle stream (protocol 2+ starts with 0x80)."""
+  if zipfile.is_zipfile(path):
+    return True
+  with open(path, "rb") as f:
+    return f.read(1) == b"\x80"
 
 
 def _read_pth(path: pathlib.Path) -> dict[str, np.ndarray]:
+  if not _looks_like_torch_save(path):  # checked first: no need to install torch to learn that
+    raise _corrupt(path, "a PyTorch .pth file", ValueError("not a zip archive or a pickle stream"))
   try:
     import torch  # pylint: disable=import-outside-toplevel  # optional dependency
   except ImportError as err:
@@ -129,6 +145,8 @@ def _read_safetensors(path: pathlib.Path) -> dict[str, np.ndarray]:
 
 
 def _read_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+  if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and advise allow_pickle
+    raise _corrupt(path, "a .npz file", ValueError("not a zip archive"))
   try:
     with np.load(path, allow_pickle=False) as data:
       return {k: np.asarray(data[k]) for k in data.files}

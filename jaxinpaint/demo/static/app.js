@@ -276,10 +276,25 @@ async function init() {
   if (info.model_help) {
     const help = $('model-help');
     help.hidden = false;
-    help.innerHTML = 'No trained model is loaded, so only the classical methods (Telea, Navier-Stokes, PatchMatch) '
-      + 'are available. Train a small PConv model on CPU in about 5 minutes with <code></code> '
-      + 'and restart the demo with <code>python -m jaxinpaint.demo --workdir runs/quickstart</code>.';
-    help.querySelector('code').textContent = info.quickstart;
+    help.textContent = 'No trained model is loaded, so only the classical methods (Telea, Navier-Stokes, PatchMatch) '
+      + 'are available. Small models train on CPU in minutes:';
+    const list = document.createElement('ul');
+    for (const t of info.training) {  // one entry per model kind, commands from its task
+      const item = document.createElement('li');
+      item.append(`${t.label}: `);
+      t.commands.forEach((command, i) => {
+        if (i) item.append(' then ');
+        const code = document.createElement('code');
+        code.textContent = command;
+        item.append(code);
+      });
+      item.append(', then restart the demo with ');
+      const demo = document.createElement('code');
+      demo.textContent = t.demo;
+      item.append(demo);
+      list.appendChild(item);
+    }
+    help.appendChild(list);
   }
   if (info.problems && info.problems.length) {
     const box = $('problems');
