@@ -1,7 +1,8 @@
 """Web demo: paint holes on a photo in the browser and fill them with PConv, EdgeConnect or a classical method.
 
-  python -m jaxinpaint.demo --workdir runs/quickstart            # then open the printed URL
-  python -m jaxinpaint.demo --port 0                              # classical methods only, any free port
+  python -m jaxinpaint.demo                                       # the shipped models; open the printed URL
+  python -m jaxinpaint.demo --workdir runs/quickstart            # your own model instead of the shipped one
+  python -m jaxinpaint.demo --no-pretrained --port 0              # classical methods only, any free port
 
 A small page of our own served by the standard library's `ThreadingHTTPServer` -- no gradio, no CDN: the
 HTML/JS/CSS in `static/` are served locally, so it works offline. The page uploads an image (or picks an
@@ -47,6 +48,7 @@ from PIL import ImageOps
 from jaxinpaint import baselines
 from jaxinpaint import inpaint as inpaint_lib
 from jaxinpaint import masks as masks_lib
+from jaxinpaint import pretrained
 from jaxinpaint import tasks
 
 __all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
@@ -141,7 +143,10 @@ class DemoApp:
   Args:
     workdirs: training workdirs / checkpoints to load (one per model kind, e.g. a PConv and an
       EdgeConnect one). A path that cannot be loaded is reported (console and page) and the demo starts
-      without it. Every registered model kind without a checkpoint is listed as unavailable.
+      without it.
+    use_pretrained: for every registered model kind without a workdir, load the shipped model of that kind
+      (`jaxinpaint.pretrained.default_for`), if one is installed. Kinds left without a model are listed as
+      unavailable.
     examples: optional folder with EdgeConnect-style example inputs: `images/` + `masks/` (white = hole,
       paired by file name), directly or one level down (e.g. `edgeconnect_examples/places2/images`).
     bucket: shape-bucket size passed to the model inpainters.
@@ -150,7 +155,7 @@ class DemoApp:
   """
 
   def __init__(self, *, workdirs: tuple[str, ...] | list[str] = (), examples: str | None = None, bucket: int = 64,
-               max_model_pixels: int = MAX_MODEL_PIXELS):
+               max_model_pixels: int = MAX_MODEL_PIXELS, use_pretrained: bool = True):
     self.max_model_pixels = int(max_model_pixels)
     self.problems: list[str] = []
     self.methods: dict[str, _Method] = {}
@@ -165,6 +170,17 @@ class DemoApp:
         self.problems.append(f'{workdir}: a {kind} model is already loaded; ignoring this one.')
         continue
       label = f'{inpainter.info["label"]}, step {inpainter.info["step"]}'
+      self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
+    for kind in tasks.names():
+      name = pretrained.default_for(kind) if use_pretrained and kind not in self.methods else None
+      if name is None:
+        continue
+      try:
+        inpainter = inpaint_lib.Inpainter.from_pretrained(name, bucket=bucket)
+      except (FileNotFoundError, ValueError) as e:
+        self.problems.append(f'Could not load the shipped model {name}: {e}')
+        continue
+      label = f'{inpainter.info["label"]}, shipped model {name} (step {inpainter.info["step"]})'
       self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
     for kind in tasks.names():
       if kind not in self.methods:
@@ -376,10 +392,15 @@ def _parser() -> argparse.ArgumentParser:
       prog='python -m jaxinpaint.demo',
       description='Web demo: paint holes on a photo and fill them with PConv / EdgeConnect / Telea / NS / '
                   'PatchMatch. Runs offline; open the printed URL in a browser.',
-      epilog=f'Without --workdir only the classical methods are offered. Get a model with:\n  {QUICKSTART}',
+      epilog='Without --workdir the shipped models are offered (and the classical methods). Train your own with:'
+             f'\n  {QUICKSTART}',
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--workdir', action='append', default=[],
-                      help='training workdir or checkpoint to load (repeat for a PConv and an EdgeConnect model)')
+                      help='training workdir or checkpoint to load (repeat for a PConv and an EdgeConnect model); '
+                           'replaces the shipped model of its kind')
+  parser.add_argument('--no-pretrained', dest='pretrained', action='store_false',
+                      help='do not load the shipped models (python -m jaxinpaint.pretrained list) for the kinds '
+                           'without a --workdir')
   parser.add_argument('--examples', help='folder of EdgeConnect-style examples (images/ + masks/, or */images)')
   parser.add_argument('--host', default='127.0.0.1', help='interface to listen on (default 127.0.0.1)')
   parser.add_argument('--port', type=int, default=7860, help='port (default 7860; 0 = any free port)')
@@ -397,9 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
     absl_logging.set_verbosity(absl_logging.ERROR)
   app = DemoApp(workdirs=args.workdir, examples=args.examples, bucket=args.bucket,
-                max_model_pixels=args.max_model_pixels)
+                max_model_pixels=args.max_model_pixels, use_pretrained=args.pretrained)
   for problem in app.problems:
     print(f'jaxinpaint.demo: warning: {problem}', file=sys.stderr)
+  for method in app.methods.values():
+    if method.available and method.inpainter is not None and method.inpainter.is_model:
+      print(f'jaxinpaint.demo: {method.id}: {method.label} from {method.note}', file=sys.stderr)
   if not app.has_model:
     print(f'jaxinpaint.demo: no trained model loaded; offering the classical methods. Get a model with: {QUICKSTART}',
           file=sys.stderr)
