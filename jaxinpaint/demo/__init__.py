@@ -217,6 +217,18 @@ class DemoApp:
   def has_model(self) -> bool:
     return any(m.available and m.inpainter is not None and m.inpainter.is_model for m in self.methods.values())
 
+  def _default_method(self) -> str | None:
+    """A model given with --workdir, else the shipped default model (`pretrained.DEFAULT`), else the first
+    available method."""
+    available = [m for m in self.methods.values() if m.available]
+    for wanted in (lambda m: m.inpainter is not None and m.inpainter.is_model and 'pretrained' not in m.inpainter.info,
+                   lambda m: m.inpainter is not None and m.inpainter.info.get('pretrained') == pretrained.DEFAULT,
+                   lambda m: True):
+      chosen = next((m.id for m in available if wanted(m)), None)
+      if chosen is not None:
+        return chosen
+    return None
+
   def info(self) -> dict[str, Any]:
     help_text = None
     if not self.has_model:
@@ -226,7 +238,7 @@ class DemoApp:
     return {
         'methods': [{'id': m.id, 'label': m.label, 'available': m.available, 'note': m.note}
                     for m in self.methods.values()],
-        'default_method': next((m.id for m in self.methods.values() if m.available), None),
+        'default_method': self._default_method(),
         'examples': [{'id': e['id'], 'label': e['label']} for e in self.examples.values()],
         'max_pixels': MAX_PIXELS,
         'max_model_pixels': self.max_model_pixels,
