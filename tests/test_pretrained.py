@@ -161,6 +161,10 @@ def test_eval_results_of_another_step_are_refused(workdirs, models_dir, tmp_path
   (tmp_path / 'results.json').write_text(json.dumps(results))
   with pytest.raises(ValueError, match='scored step 7, but the exported checkpoint is step 2'):
     export.export(workdirs['pconv'], name='x', out_dir=tmp_path, eval_results=tmp_path / 'results.json')
+  results['setup']['method'] = 'telea'
+  (tmp_path / 'results.json').write_text(json.dumps(results))
+  with pytest.raises(ValueError, match="scored method 'telea', but the exported model is 'pconv'"):
+    export.export(workdirs['pconv'], name='x', out_dir=tmp_path, eval_results=tmp_path / 'results.json')
   assert sorted(p.name for p in tmp_path.iterdir()) == ['results.json']
 
 

@@ -102,6 +102,8 @@ def _evaluation_section(results: dict[str, Any] | None, where: str | None, *, st
   if setup:
     lines.append('')
     lines.append('    ' + evaluation.command_line(setup))
+    if setup.get('method') not in (None, kind):
+      raise ValueError(f'--eval-results {where} scored method {setup["method"]!r}, but the exported model is {kind!r}')
     model_step = (setup.get('model') or {}).get('step')
     if model_step is not None and int(model_step) != int(step):
       raise ValueError(f'--eval-results {where} scored step {model_step}, but the exported checkpoint is step {step}')
