@@ -62,9 +62,10 @@ RECIPES = {
 }
 STORAGE_DTYPES = ('float16', 'bfloat16', 'float32')
 # The fingerprint is recomputed from the stored weights on the same fixed input, so between machines and JAX
-# versions only the order of float32 accumulations differs: a few float32 ulps of 1.0 (1.19e-7). Measured
-# between jax 0.10.2 and 0.12.0.1 on CPU: 6e-8.
-FINGERPRINT_ATOL = 1e-6
+# versions only the order of float32 accumulations in the convolutions differs. Measured between jax 0.10.2
+# and 0.12.0.1 on CPU: 5.7e-7 (one 8 x 8 block mean of the 1.3M-parameter PConv U-Net of
+# configs/pconv_cpu_hour.py; its mean/std/min/max agree to 3e-9); the bound is 17 float32 ulps of 1.0.
+FINGERPRINT_ATOL = 2e-6
 FIXED_INPUT_SIZE = 64
 _NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 
