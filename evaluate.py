@@ -5,6 +5,8 @@ Examples:
       --masks ../shared/data/masks_nvidia_test300 --size 256 --out results/telea --masks_per_image 15
   python evaluate.py --method pconv --workdir workdirs/quickstart --images builtin:heldout \
       --masks irregular --out results/pconv --fid-weights pt_inception-2015-12-05.npz
+  python evaluate.py --method pconv --images builtin:heldout --masks irregular --out results/shipped
+      (no --workdir: the shipped model of that kind, see python -m jaxinpaint.pretrained list)
 
 Writes OUT/results.md (the table), OUT/results.json (rows and per-image scores), OUT/worst.png and
 OUT/best.png (input | output | ground truth) and prints the table. Scores are always computed on the
@@ -32,8 +34,10 @@ from jaxinpaint import evaluation
 _METHOD = flags.DEFINE_enum("method", None, list(evaluation.methods()),
                             "Inpainting method: a trained model (pconv, edgeconnect) or a classical baseline "
                             "(telea, ns: OpenCV; patchmatch: needs pip install pypatchmatch).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a trained model (latest checkpoint).")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of a trained model.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir of a trained model (latest checkpoint). Without "
+                                "--workdir/--checkpoint a trained method uses its shipped model.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of a trained model, or a shipped model's "
+                                  "name (python -m jaxinpaint.pretrained list).")
 _IMAGES = flags.DEFINE_string("images", None, "Ground-truth images: folder, .flist, tfds:NAME[:SPLIT] or builtin[:heldout].")
 _MASKS = flags.DEFINE_string("masks", None, "Masks: a mask folder (white = hole, e.g. the NVIDIA test masks) or a "
                              "generator spec (irregular, irregular:0.1-0.2, block, half, mix:...).")

@@ -44,6 +44,7 @@ from jaxinpaint import losses
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import metrics
 from jaxinpaint import predictor
+from jaxinpaint import pretrained
 from jaxinpaint import tasks
 from jaxinpaint.models import inception
 
@@ -54,6 +55,7 @@ __all__ = [
     "write_results",
     "comparison_table",
     "load_results",
+    "command_line",
     "markdown_table",
     "load_predictor",
     "repeated_source",
@@ -86,12 +88,15 @@ class EvalResults:
       (holes white), `output` (the composite) and `target`, ranked by PSNR.
     method: a label for the tables.
     skipped_unreadable: the undecodable images left out (`run(skip_unreadable=True)`).
+    setup: how `run` made the pairs and which model it scored (`command_line(setup)` repeats it); empty
+      for direct `evaluate` calls.
   """
   rows: list[dict[str, Any]]
   per_image: list[dict[str, Any]]
   cases: dict[str, list[dict[str, Any]]]
   method: str = ""
   skipped_unreadable: list[str] = dataclasses.field(default_factory=list)
+  setup: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def row(self, bucket: str = ALL, border: str = ALL) -> dict[str, Any]:
     """The row of a bucket ('all' or e.g. '(0.1,0.2]') and border group ('all' or a border flag)."""
@@ -105,10 +110,12 @@ class EvalResults:
     return any(r["border"] != ALL for r in self.rows)
 
   def to_json(self) -> dict[str, Any]:
-    """JSON-serialisable dict: method, rows and per-image scores (PSNR of a perfect image is Infinity)."""
+    """JSON-serialisable dict: method, setup (if any), rows and per-image scores (PSNR of a perfect image is
+    Infinity)."""
     cases = {k: [{key: c[key] for key in ("index", "psnr", "image_path", "mask_path")} for c in v]
              for k, v in self.cases.items()}
-    return {"method": self.method, "rows": self.rows, "per_image": self.per_image, "cases": cases,
+    setup = {"setup": self.setup} if self.setup else {}
+    return {"method": self.method, **setup, "rows": self.rows, "per_image": self.per_image, "cases": cases,
             "num_skipped_unreadable": len(self.skipped_unreadable), "skipped_unreadable": self.skipped_unreadable}
 
   def to_markdown(self) -> str:
@@ -184,6 +191,19 @@ def comparison_table(results: Sequence[EvalResults | Mapping[str, Any]], *,
       cells = [_fmt(rows[b].get(key), digits) for b in buckets]
       lines.append(f"| {name} | {t.get('method') or '?'} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
+
+
+def command_line(setup: Mapping[str, Any]) -> str:
+  """The `evaluate.py` command that repeats an evaluation, from `EvalResults.setup` (results.json 'setup')."""
+  model = setup.get("model") or {}
+  parts = ["python evaluate.py", f"--method {setup['method']}"]
+  if model.get("source"):
+    parts.append(f"--checkpoint {model['source']}")
+  parts += [f"--images {setup['images']}", f"--masks {setup['masks']}", f"--size {setup['size']}"]
+  for flag, default in (("masks_per_image", 1), ("limit", None), ("seed", 0)):
+    if setup.get(flag, default) != default:
+      parts.append(f"--{flag} {setup[flag]}")
+  return " ".join(parts)
 
 
 def load_results(out_dir: str | os.PathLike) -> dict[str, Any]:
@@ -447,7 +467,8 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
 
   Args:
     method: one of `methods()`.
-    checkpoint: training workdir or checkpoint directory (trained models only).
+    checkpoint: training workdir, checkpoint directory or shipped model name (trained models only); without
+      one a trained method uses the shipped model of its kind (`jaxinpaint.pretrained.default_for`).
     seed: PatchMatch's search seed.
     batch_size: the restored model's jitted batch size.
 
@@ -457,7 +478,7 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
 
   Raises:
     ValueError: unknown method, a missing/superfluous checkpoint, or a checkpoint of another model.
-    FileNotFoundError: the checkpoint does not exist.
+    FileNotFoundError: the checkpoint does not exist (nor names a shipped model).
   """
   if method not in methods():
     raise ValueError(f"method must be one of {methods()}, got {method!r}")
@@ -467,8 +488,11 @@ def load_predictor(method: str, *, checkpoint: str | None = None, seed: int = 0,
     kwargs = {"seed": seed} if method == "patchmatch" else {}
     return baselines.get_predictor(method, **kwargs), {"model": method}
   if not checkpoint:
-    raise ValueError(f"method {method!r} needs a trained model: pass --workdir DIR or --checkpoint PATH")
-  if not os.path.exists(checkpoint):
+    checkpoint = pretrained.default_for(method)
+    if checkpoint is None:
+      raise ValueError(f"method {method!r} needs a trained model: pass --workdir DIR or --checkpoint PATH (no "
+                       f"shipped {method} model is installed; see python -m jaxinpaint.pretrained list)")
+  elif not os.path.exists(checkpoint) and not pretrained.is_name(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist")
   loaded = predictor.load(checkpoint, model=method)  # refuses a checkpoint of another model
   predict = predictor.batched_predict(loaded, batch_size=batch_size, with_edges=loaded.task.predicts_edges)
@@ -518,7 +542,8 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     masks: mask source (a mask folder such as the NVIDIA test masks, or a generator spec like `irregular`).
     out: output folder.
     size: images and masks are brought to size x size.
-    checkpoint: workdir or checkpoint path, for trained models.
+    checkpoint: workdir, checkpoint path or shipped model name, for trained models (default: the shipped
+      model of that kind).
     fid_weights: optional Inception-v3 weights file; adds FID columns.
     seed: pairing / mask generation seed (two runs with one seed see identical pairs).
     limit: evaluate at most this many pairs.
@@ -548,7 +573,7 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   multiple = info.get("required_multiple")
   if multiple and size % int(multiple):
     raise ValueError(f"size {size} must be a multiple of {multiple} for this {info.get('model')} model "
-                     f"({checkpoint}); it was trained at {info.get('image_size')}")
+                     f"({info.get('checkpoint')}); it was trained at {info.get('image_size')}")
   source = repeated_source(images, masks_per_image) if masks_per_image > 1 else data.open_source(images)
   with warnings.catch_warnings():
     if not skip_unreadable:
@@ -565,5 +590,10 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   results = evaluate(predict, pairs, batch_size=batch_size, feature_fn=feature_fn, num_cases=num_cases,
                      progress=progress, method=method)
   results.skipped_unreadable = sorted(source.corrupt_names)
+  model = {"source": checkpoint or info.get("pretrained") or info.get("checkpoint"), "step": info.get("step"),
+           "checkpoint": info.get("checkpoint"), "pretrained": info.get("pretrained")}
+  results.setup = {"method": method, "images": str(images), "masks": str(masks), "size": int(size), "seed": int(seed),
+                   "limit": limit, "masks_per_image": int(masks_per_image),
+                   "model": {k: v for k, v in model.items() if v is not None}}
   write_results(results, out)
   return results

@@ -3,12 +3,14 @@
 Python API::
 
   from jaxinpaint.inpaint import Inpainter
+  inpainter = Inpainter.from_pretrained('pconv_cpu_hour')    # a shipped model (jaxinpaint.pretrained)
   inpainter = Inpainter.from_workdir('runs/quickstart')      # whatever model the workdir trained
   result = inpainter(image, mask)                             # same type and size as `image`
   result = Inpainter.from_method('telea')(image, mask)        # classical: telea | ns | patchmatch
 
 Command line (see `python -m jaxinpaint.inpaint --help`)::
 
+  python -m jaxinpaint.inpaint --image photo.png --mask holes.png --out filled.png   # the shipped PConv model
   python -m jaxinpaint.inpaint --workdir runs/quickstart --image photo.png --mask holes.png --out filled.png
   python -m jaxinpaint.inpaint --method telea --image images/ --mask masks/ --out results/
 
@@ -53,6 +55,7 @@ from jaxinpaint import baselines
 from jaxinpaint import data
 from jaxinpaint import masks as masks_lib
 from jaxinpaint import predictor
+from jaxinpaint import pretrained
 
 __all__ = [
     'MAX_MODEL_PIXELS',
@@ -204,9 +207,9 @@ def _round_up(n: int, m: int) -> int:
 class Inpainter:
   """Fills holes in single images of any size; see the module docstring for padding and the mask rule.
 
-  Build one with `from_workdir` / `from_checkpoint` (a trained model, through `jaxinpaint.predictor`) or
-  `from_method` (classical baselines), then call it: `inpainter(image, mask) -> image`. Thread-safe (calls
-  are serialised).
+  Build one with `from_pretrained` (a shipped model), `from_workdir` / `from_checkpoint` (a trained model,
+  through `jaxinpaint.predictor`) or `from_method` (classical baselines), then call it:
+  `inpainter(image, mask) -> image`. Thread-safe (calls are serialised).
   """
 
   def __init__(self, predict: Callable[[np.ndarray, np.ndarray], dict], *, name: str, multiple: int = 1,
@@ -248,7 +251,20 @@ class Inpainter:
       FileNotFoundError: no checkpoint at `path`.
       ValueError: the checkpoint is not a jaxinpaint checkpoint, or not of kind `model`.
     """
-    loaded = predictor.load(path, model=model)
+    return cls._from_loaded(predictor.load(path, model=model), bucket=bucket)
+
+  @classmethod
+  def from_pretrained(cls, name: str = pretrained.DEFAULT, *, bucket: int | None = 64) -> Inpainter:
+    """A model shipped with the package, by name (`jaxinpaint.pretrained.names()`; its card:
+    `jaxinpaint.pretrained.card(name)`), or the path of a .npz written by `python -m jaxinpaint.pretrained export`.
+
+    Raises:
+      FileNotFoundError: an unknown name (the message lists the shipped ones) or a missing file.
+    """
+    return cls._from_loaded(predictor.from_pretrained(name), bucket=bucket)
+
+  @classmethod
+  def _from_loaded(cls, loaded: predictor.Loaded, *, bucket: int | None) -> Inpainter:
     inpainter: Inpainter
 
     def count_trace():
@@ -402,15 +418,18 @@ def _parser() -> argparse.ArgumentParser:
       description='Fill the holes of images with a trained PConv / EdgeConnect model or a classical method. '
                   'Known pixels are returned unchanged; any image size works (padded internally).',
       epilog='Examples:\n'
+             '  python -m jaxinpaint.inpaint --image photo.png --mask holes.png --out out.png   (shipped model)\n'
              '  python -m jaxinpaint.inpaint --workdir runs/quickstart --image photo.png --mask holes.png --out out.png\n'
              '  python -m jaxinpaint.inpaint --method telea --image images/ --mask masks/ --out results/\n'
              'Folders: each image is paired with the mask of the same file name (extension may differ); '
              'results are written as PNG under --out.\n'
              'No model yet? python train.py --config configs/quickstart.py --workdir runs/quickstart',
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  source = parser.add_mutually_exclusive_group(required=True)
+  source = parser.add_mutually_exclusive_group()
   source.add_argument('--workdir', help='training workdir (latest checkpoint) or a checkpoints/<step> directory')
   source.add_argument('--checkpoint', help='alias of --workdir')
+  source.add_argument('--pretrained', metavar='NAME', help='a model shipped with the package (python -m '
+                      f'jaxinpaint.pretrained list); the default without any model flag is {pretrained.DEFAULT}')
   source.add_argument('--method', choices=baselines.METHODS, help='classical method instead of a trained model')
   parser.add_argument('--image', required=True, help='input image file, or a directory of images')
   parser.add_argument('--mask', required=True, help='mask file, or a directory of masks named like the images')
@@ -489,7 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
       from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
       absl_logging.set_verbosity(absl_logging.ERROR)  # orbax's read-only-manager notices are not for users
-      inpainter = Inpainter.from_checkpoint(args.workdir or args.checkpoint, bucket=args.bucket)
+      if args.workdir or args.checkpoint:
+        inpainter = Inpainter.from_checkpoint(args.workdir or args.checkpoint, bucket=args.bucket)
+      else:
+        inpainter = Inpainter.from_pretrained(args.pretrained or pretrained.DEFAULT, bucket=args.bucket)
       print(f'{prog}: loaded {inpainter.name} step {inpainter.info["step"]} from {inpainter.info["checkpoint"]}',
             file=sys.stderr)
     if args.edges_out and not inpainter.predicts_edges:

@@ -7,17 +7,21 @@ report get a trained model from:
   predict, info = predictor.restore_predictor('runs/quickstart', batch_size=8)
   outputs = predict(images, masks)                          # float32 numpy, any N, one compilation
 
-A *source* is resolved by the first resolver in `RESOLVERS` that recognises it. The built-in resolver reads
-training checkpoints (a workdir, its `checkpoints/` directory or one `checkpoints/<step>` directory: the
-config saved with the checkpoint builds the task, orbax restores the state). Another kind of source, e.g. a
-model file shipped inside the package and loaded by name, is one more resolver
-(`register_resolver(fn)`), with no change to any caller.
+A *source* is resolved by the first resolver in `RESOLVERS` that recognises it. The built-in resolvers:
+
+* shipped models (`jaxinpaint.pretrained`): a name such as 'pconv_cpu_hour' that is not an existing path,
+  or a path to a .npz file written by `python -m jaxinpaint.pretrained export`; weights cast to float32;
+* training checkpoints (a workdir, its `checkpoints/` directory or one `checkpoints/<step>` directory: the
+  config saved with the checkpoint builds the task, orbax restores the state).
+
+Another kind of source is one more resolver (`register_resolver(fn)`), with no change to any caller.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
 from typing import Any, Callable
 
 import jax
@@ -25,6 +29,7 @@ import ml_collections
 import numpy as np
 
 from jaxinpaint import checkpoint as ckpt
+from jaxinpaint import pretrained
 from jaxinpaint import tasks
 
 Config = ml_collections.ConfigDict
@@ -40,7 +45,8 @@ class Loaded:
     task: the `jaxinpaint.tasks.Task` built from the model's config.
     state: its restored state, on one local device.
     info: {'model' (task name), 'label', 'step', 'checkpoint' (where it came from), 'config',
-      'image_size' (training size), 'required_multiple', 'predicts_edges'}.
+      'image_size' (training size), 'required_multiple', 'predicts_edges'}; a shipped model adds
+      'pretrained' (its name), 'storage_dtype' and 'source_checkpoint' (the checkpoint it was exported from).
   """
   task: tasks.Task
   state: Any
@@ -86,12 +92,39 @@ def from_checkpoint(source: Source) -> Loaded:
   return Loaded(task, state, _info(task, step=step, checkpoint=str(where)))
 
 
+def from_pretrained(source: Source) -> Loaded:
+  """A shipped model by name ('pconv_cpu_hour', see `jaxinpaint.pretrained.names()`) or a .npz file written by
+  `python -m jaxinpaint.pretrained export`; float32 weights on one local device.
+
+  Raises:
+    FileNotFoundError: an unknown name (the message lists the shipped ones) or a missing file.
+    ValueError: a file that is not a shipped model, or whose weights do not fit its config's network.
+  """
+  task, state, meta = pretrained.read(source)
+  name = pathlib.Path(meta['file']).stem
+  info = _info(task, step=meta['step'], checkpoint=f'pretrained model {name} ({meta["file"]})')
+  info.update(pretrained=name, storage_dtype=meta['storage_dtype'], source_checkpoint=meta['source_checkpoint'])
+  return Loaded(task, state, info)
+
+
+def _pretrained_resolver(source: Source) -> Loaded | None:
+  """Shipped models: a plain name that is no existing path, or a path to a .npz file."""
+  if pretrained.is_name(source) and not os.path.exists(source):
+    try:
+      return from_pretrained(source)
+    except FileNotFoundError as e:
+      raise FileNotFoundError(f'{str(source)!r} is no checkpoint path, and {e}') from None
+  if str(source).endswith('.npz'):
+    return from_pretrained(source)
+  return None
+
+
 def _checkpoint_resolver(source: Source) -> Loaded:
   """The last resolver: every source is a checkpoint location (its errors say what was expected)."""
   return from_checkpoint(source)
 
 
-RESOLVERS: list[Resolver] = [_checkpoint_resolver]
+RESOLVERS: list[Resolver] = [_pretrained_resolver, _checkpoint_resolver]
 
 
 def register_resolver(resolver: Resolver) -> None:
@@ -103,7 +136,7 @@ def load(source: Source, *, model: str | None = None) -> Loaded:
   """The model at `source` (see the module docstring for the kinds of source).
 
   Args:
-    source: e.g. a training workdir or checkpoint directory.
+    source: e.g. a shipped model's name, a training workdir or a checkpoint directory.
     model: if given, the expected task name; a model of another kind raises ValueError.
   """
   for resolver in RESOLVERS:
@@ -182,8 +215,8 @@ def restore_predictor(source: Source, *, model: str | None = None, batch_size: i
   """Loads a trained model for inference: `load` + `batched_predict`.
 
   Args:
-    source: a training workdir (latest checkpoint), its `checkpoints/` dir, or one `checkpoints/<step>`
-      directory (or any source a registered resolver recognises).
+    source: a shipped model's name, a training workdir (latest checkpoint), its `checkpoints/` dir, or one
+      `checkpoints/<step>` directory (or any source a registered resolver recognises).
     model: if given, the expected `config.model`; a model of another kind raises ValueError.
     batch_size: images per jitted call (inputs are chunked/padded so any N works without recompiling).
     with_edges: return the edge map the model was conditioned on as well (tasks with `predicts_edges`,

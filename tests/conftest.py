@@ -21,6 +21,18 @@ def shared_data() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def _empty_models_dir(tmp_path_factory) -> pathlib.Path:
+  return tmp_path_factory.mktemp("no_shipped_models")
+
+
+@pytest.fixture(autouse=True)
+def _no_shipped_models(_empty_models_dir, monkeypatch):
+  """Every test sees an empty shipped-model search path (`jaxinpaint.pretrained`), so the defaults it checks do
+  not depend on which models the package ships; tests of shipped models set or unset the variable themselves."""
+  monkeypatch.setenv("JAXINPAINT_PRETRAINED_PATH", str(_empty_models_dir))
+
+
+@pytest.fixture(scope="session")
 def torch():
   return pytest.importorskip("torch", reason="torch is not installed; parity tests need the CPU build (pip install torch==2.13.0)")
 

@@ -2,11 +2,13 @@
 
 The layers (README "Layout", DESIGN.md), each importing only from the layers below it:
 
-  entry points     train.py, evaluate.py, python -m jaxinpaint.{inpaint,demo,weights} (demo/__main__.py,
-                   weights/__main__.py + weights/cli.py, which maps architecture names to the models)
+  entry points     train.py, evaluate.py, python -m jaxinpaint.{inpaint,demo,weights,pretrained}
+                   (demo/__main__.py, weights/__main__.py + weights/cli.py, which maps architecture names to
+                   the models, pretrained/__main__.py)
   applications     training (may call evaluation for its end-of-run report), evaluation, inpaint, demo
-                   (may use inpaint)
+                   (may use inpaint), pretrained.export (may read evaluation results)
   predictor        jaxinpaint.predictor
+  shipped models   jaxinpaint.pretrained (the files shipped in the package, read by name)
   checkpoint       jaxinpaint.checkpoint
   tasks            jaxinpaint.tasks (one module per model, reached through the registry)
   models, losses   jaxinpaint.models, jaxinpaint.losses
@@ -38,16 +40,18 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('models, losses', ('jaxinpaint.models.*', 'jaxinpaint.losses.*')),
     ('tasks', ('jaxinpaint.tasks.*',)),
     ('checkpoint', ('jaxinpaint.checkpoint',)),
+    ('shipped models', ('jaxinpaint.pretrained',)),
     ('predictor', ('jaxinpaint.predictor',)),
     ('applications', ('jaxinpaint.training.*', 'jaxinpaint.evaluation', 'jaxinpaint.inpaint',
-                      'jaxinpaint.demo.*')),
+                      'jaxinpaint.demo.*', 'jaxinpaint.pretrained.export')),
     ('entry points', ('train', 'evaluate', 'jaxinpaint.demo.__main__', 'jaxinpaint.weights.__main__',
-                      'jaxinpaint.weights.cli')),
+                      'jaxinpaint.weights.cli', 'jaxinpaint.pretrained.__main__')),
 )
 # Imports inside one layer: free among the building blocks (data uses masks and edges), inside one package
 # (jaxinpaint.training.loop -> jaxinpaint.training.mesh), and these named ones between applications.
 FREE_WITHIN = ('building blocks', 'entry points')
-SAME_LAYER_EDGES = {('jaxinpaint.training', 'jaxinpaint.evaluation'), ('jaxinpaint.demo', 'jaxinpaint.inpaint')}
+SAME_LAYER_EDGES = {('jaxinpaint.training', 'jaxinpaint.evaluation'), ('jaxinpaint.demo', 'jaxinpaint.inpaint'),
+                    ('jaxinpaint.pretrained', 'jaxinpaint.evaluation')}
 # Where model names may be compared: the model code itself.
 MODEL_CODE = ('jaxinpaint/tasks/', 'jaxinpaint/models/')
 

@@ -1,7 +1,8 @@
 """Web demo: paint holes on a photo in the browser and fill them with PConv, EdgeConnect or a classical method.
 
-  python -m jaxinpaint.demo --workdir runs/quickstart            # then open the printed URL
-  python -m jaxinpaint.demo --port 0                              # classical methods only, any free port
+  python -m jaxinpaint.demo                                       # the shipped models; open the printed URL
+  python -m jaxinpaint.demo --workdir runs/quickstart            # your own model instead of the shipped one
+  python -m jaxinpaint.demo --no-pretrained --port 0              # classical methods only, any free port
 
 A small page of our own served by the standard library's `ThreadingHTTPServer` -- no gradio, no CDN: the
 HTML/JS/CSS in `static/` are served locally, so it works offline. The page uploads an image (or picks an
@@ -48,6 +49,7 @@ from jaxinpaint import baselines
 from jaxinpaint import data as data_lib
 from jaxinpaint import inpaint as inpaint_lib
 from jaxinpaint import masks as masks_lib
+from jaxinpaint import pretrained
 from jaxinpaint import tasks
 
 __all__ = ['MAX_PIXELS', 'MAX_MODEL_PIXELS', 'MAX_BODY_BYTES', 'QUICKSTART', 'DemoApp', 'DemoError', 'make_server', 'main']
@@ -153,7 +155,10 @@ class DemoApp:
   Args:
     workdirs: training workdirs / checkpoints to load (one per model kind, e.g. a PConv and an
       EdgeConnect one). A path that cannot be loaded is reported (console and page) and the demo starts
-      without it. Every registered model kind without a checkpoint is listed as unavailable.
+      without it.
+    use_pretrained: for every registered model kind without a workdir, load the shipped model of that kind
+      (`jaxinpaint.pretrained.default_for`), if one is installed. Kinds left without a model are listed as
+      unavailable.
     examples: optional folder with EdgeConnect-style example inputs: `images/` + `masks/` (white = hole,
       paired by file name), directly or one level down (e.g. `edgeconnect_examples/places2/images`).
     bucket: shape-bucket size passed to the model inpainters.
@@ -162,7 +167,7 @@ class DemoApp:
   """
 
   def __init__(self, *, workdirs: tuple[str, ...] | list[str] = (), examples: str | None = None, bucket: int = 64,
-               max_model_pixels: int = MAX_MODEL_PIXELS):
+               max_model_pixels: int = MAX_MODEL_PIXELS, use_pretrained: bool = True):
     self.max_model_pixels = int(max_model_pixels)
     self.problems: list[str] = []
     self.methods: dict[str, _Method] = {}
@@ -177,6 +182,17 @@ class DemoApp:
         self.problems.append(f'{workdir}: a {kind} model is already loaded; ignoring this one.')
         continue
       label = f'{inpainter.info["label"]}, step {inpainter.info["step"]}'
+      self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
+    for kind in tasks.names():
+      name = pretrained.default_for(kind) if use_pretrained and kind not in self.methods else None
+      if name is None:
+        continue
+      try:
+        inpainter = inpaint_lib.Inpainter.from_pretrained(name, bucket=bucket)
+      except (FileNotFoundError, ValueError) as e:
+        self.problems.append(f'Could not load the shipped model {name}: {e}')
+        continue
+      label = f'{inpainter.info["label"]}, shipped model {name} (step {inpainter.info["step"]})'
       self.methods[kind] = _Method(kind, label, True, str(inpainter.info['checkpoint']), inpainter)
     for kind in tasks.names():
       if kind not in self.methods:
@@ -214,6 +230,18 @@ class DemoApp:
   def has_model(self) -> bool:
     return any(m.available and m.inpainter is not None and m.inpainter.is_model for m in self.methods.values())
 
+  def _default_method(self) -> str | None:
+    """A model given with --workdir, else the shipped default model (`pretrained.DEFAULT`), else the first
+    available method."""
+    available = [m for m in self.methods.values() if m.available]
+    for wanted in (lambda m: m.inpainter is not None and m.inpainter.is_model and 'pretrained' not in m.inpainter.info,
+                   lambda m: m.inpainter is not None and m.inpainter.info.get('pretrained') == pretrained.DEFAULT,
+                   lambda m: True):
+      chosen = next((m.id for m in available if wanted(m)), None)
+      if chosen is not None:
+        return chosen
+    return None
+
   def info(self) -> dict[str, Any]:
     help_text = None
     if not self.has_model:
@@ -222,7 +250,7 @@ class DemoApp:
     return {
         'methods': [{'id': m.id, 'label': m.label, 'available': m.available, 'note': m.note}
                     for m in self.methods.values()],
-        'default_method': next((m.id for m in self.methods.values() if m.available), None),
+        'default_method': self._default_method(),
         'examples': [{'id': e['id'], 'label': e['label']} for e in self.examples.values()],
         'max_pixels': MAX_PIXELS,
         'max_model_pixels': self.max_model_pixels,
@@ -390,10 +418,15 @@ def _parser() -> argparse.ArgumentParser:
       prog='python -m jaxinpaint.demo',
       description='Web demo: paint holes on a photo and fill them with PConv / EdgeConnect / Telea / NS / '
                   'PatchMatch. Runs offline; open the printed URL in a browser.',
-      epilog=f'Without --workdir only the classical methods are offered. Get a model with:\n  {QUICKSTART}',
+      epilog='Without --workdir the shipped models are offered (and the classical methods). Train your own with:'
+             f'\n  {QUICKSTART}',
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--workdir', action='append', default=[],
-                      help='training workdir or checkpoint to load (repeat for a PConv and an EdgeConnect model)')
+                      help='training workdir or checkpoint to load (repeat for a PConv and an EdgeConnect model); '
+                           'replaces the shipped model of its kind')
+  parser.add_argument('--no-pretrained', dest='pretrained', action='store_false',
+                      help='do not load the shipped models (python -m jaxinpaint.pretrained list) for the kinds '
+                           'without a --workdir')
   parser.add_argument('--examples', help='folder of EdgeConnect-style examples (images/ + masks/, or */images)')
   parser.add_argument('--host', default='127.0.0.1', help='interface to listen on (default 127.0.0.1)')
   parser.add_argument('--port', type=int, default=7860, help='port (default 7860; 0 = any free port)')
@@ -411,9 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
     absl_logging.set_verbosity(absl_logging.ERROR)
   app = DemoApp(workdirs=args.workdir, examples=args.examples, bucket=args.bucket,
-                max_model_pixels=args.max_model_pixels)
+                max_model_pixels=args.max_model_pixels, use_pretrained=args.pretrained)
   for problem in app.problems:
     print(f'jaxinpaint.demo: warning: {problem}', file=sys.stderr)
+  for method in app.methods.values():
+    if method.available and method.inpainter is not None and method.inpainter.is_model:
+      print(f'jaxinpaint.demo: {method.id}: {method.label} from {method.note}', file=sys.stderr)
   if not app.has_model:
     print(f'jaxinpaint.demo: no trained model loaded; offering the classical methods. Get a model with: {QUICKSTART}',
           file=sys.stderr)

@@ -35,6 +35,8 @@ Members (`PROTOCOL`; `jaxinpaint.tasks.build` checks that a task has all of them
     `sample(state, batch) -> dict[str, NHWC images]`: picture panels in display order.
     `predict(state, images, masks) -> {'image': (N, H, W, 3) in [0, 1], ['edge': (N, H, W, 1)]}`: raw
       output (callers composite it with the known pixels); masks 1 = valid, 0 = hole.
+    `inference_state(state) -> state`: `state` with only what `predict` reads, everything else None (no
+      optimiser state, no discriminators): what a shipped model stores (`jaxinpaint.pretrained`).
 
 `Task` below is a base class with the defaults of the optional members; a task need not derive from it
 as long as it has every member.
@@ -54,7 +56,7 @@ Config = ml_collections.ConfigDict
 
 PROTOCOL = ('name', 'label', 'predicts_edges', 'config', 'validate', 'warnings', 'requires_init_from',
             'required_multiple', 'example_batch', 'pipeline_kwargs', 'prepare_eval_batch', 'init_state',
-            'init_from_previous', 'train_step', 'eval_step', 'sample', 'predict')
+            'init_from_previous', 'train_step', 'eval_step', 'sample', 'predict', 'inference_state')
 
 
 class Task(abc.ABC):
@@ -121,6 +123,10 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def predict(self, state: Any, images: jax.Array, masks: jax.Array) -> dict[str, jax.Array]:
     """{'image': raw output in [0, 1]} (+ 'edge' when `predicts_edges`)."""
+
+  def inference_state(self, state: Any) -> Any:
+    """What `predict` reads of `state`, the rest None. This default keeps everything (always correct, larger)."""
+    return state
 
 
 COMPUTE_DTYPES = ('float32', 'bfloat16')

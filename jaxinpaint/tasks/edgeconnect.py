@@ -409,3 +409,9 @@ class EdgeConnectTask(base.Task):
     out = models['g2'].apply(state.nets['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks),
                              train=False)
     return {'image': jnp.clip(out, 0.0, 1.0), 'edge': edge_comp}
+
+  def inference_state(self, state: TrainState) -> TrainState:
+    """The generators G1 and G2 (weights and stored spectral-norm vectors); no discriminators, optimisers,
+    step or rng."""
+    return state.replace(step=None, nets={name: state.nets[name] for name in ('g1', 'g2')}, opt_state=None,
+                         rng=None)

@@ -230,3 +230,7 @@ class PConvTask(base.Task):
   def predict(self, state: TrainState, images, masks) -> dict[str, jax.Array]:
     """{'image': raw network output in [0, 1]} (callers composite it with `jaxinpaint.losses.composite`)."""
     return {'image': jnp.clip(self._apply(state, images, masks), 0.0, 1.0)}
+
+  def inference_state(self, state: TrainState) -> TrainState:
+    """The weights and BatchNorm statistics; no optimiser state, step or rng."""
+    return state.replace(step=None, opt_state=None, rng=None)
