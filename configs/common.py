@@ -153,6 +153,7 @@ def _shared_fields(model: str, *, sample_every: int, evaluate_at_end: bool) -> m
   config.masks = 'irregular'
   config.eval_images = ''
   config.eval_masks = 'irregular'
+  config.channel_shuffle = False  # random RGB permutation per training example (data.create_train_pipeline)
   config.eval_limit = 64         # held-out images for the validation loss (best checkpoint)
   config.final_eval_limit = 500  # images for the end-of-training evaluation
   config.num_workers = 4

@@ -9,7 +9,7 @@ fine-tuning with frozen encoder BatchNorm):
   python train.py --config configs/pconv_celeba.py:phase2 --workdir runs/celeba_ft \\
       --config.init_from=runs/celeba ...same data flags...
 
-Expected cost: the paper trained 256x256 models for ~10 days on one V100 (batch 6); here phase 1 is 600k
+Expected cost: the paper trained 256x256 models for ~10 days on one V100 (batch 6); this config's phase 1 is 600k
 steps of batch 6 per device. On CPU this config is for benchmarking: 1.10 s per step of batch 4 without the
 VGG terms on an idle 2-core machine (`python bench/bench_train.py`).
 """

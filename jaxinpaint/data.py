@@ -474,7 +474,8 @@ class TrainPipeline:
 
   def __init__(self, source: ImageSource, mask_sampler: masks_lib.MaskSampler, *, image_size: int,
                batch_size: int, seed: int, with_edges: bool = False, edge_sigma: float = 2.0,
-               crop: str = "random", flip: bool = True, num_workers: int = 0, prefetch: int = 2):
+               crop: str = "random", flip: bool = True, channel_shuffle: bool = False, num_workers: int = 0,
+               prefetch: int = 2):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(image_size, (int, np.integer)) or image_size < 1:
@@ -496,6 +497,7 @@ class TrainPipeline:
     self.edge_sigma = float(edge_sigma)
     self.crop = crop
     self.flip = bool(flip)
+    self.channel_shuffle = bool(channel_shuffle)
     self.num_workers = int(num_workers)
     self._n = len(source)
     if self._n == 0:
@@ -554,6 +556,8 @@ class TrainPipeline:
     s = self.image_size
     image_rng = _seed_rng(self.seed, _TAG_IMAGE, epoch, index)
     image = preprocess(image, image_size=s, crop=self.crop, rng=image_rng, flip=self.flip)
+    if self.channel_shuffle:  # after the crop/flip draws, so the other augmentations stay the same
+      image = np.ascontiguousarray(image[..., image_rng.permutation(3)])
     mask = self.mask_sampler(_seed_rng(self.seed, _TAG_MASK, epoch, index), (s, s)).astype(np.float32)
     example = {"image": image, "mask": mask[..., None]}
     if self.with_edges:
@@ -624,7 +628,8 @@ class TrainPipeline:
 
 def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_size: int, seed: int,
                           with_edges: bool = False, edge_sigma: float = 2.0, crop: str = "random",
-                          num_workers: int = 0, flip: bool = True, prefetch: int = 2) -> TrainPipeline:
+                          num_workers: int = 0, flip: bool = True, channel_shuffle: bool = False,
+                          prefetch: int = 2) -> TrainPipeline:
   """The training input pipeline: an infinite iterator of numpy batch dicts.
 
   Args:
@@ -640,6 +645,10 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
     crop: 'random' (+ resize when smaller), 'center' (EdgeConnect), 'celeba' (178 centre crop) or 'resize'.
     num_workers: decoding threads (0 = decode in the calling thread).
     flip: random horizontal flips.
+    channel_shuffle: a random permutation of the RGB channels per example (not in either paper). On a
+      handful of photos with a common colour cast (scikit-image's are warm), a network learns that cast as
+      a prior and paints it into holes; permuting the channels makes every colour direction equally likely
+      while keeping each photo's structure.
     prefetch: batches decoded ahead by the workers.
 
   Returns:
@@ -648,7 +657,8 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
   """
   return TrainPipeline(open_source(images), masks_lib.from_spec(masks), image_size=image_size,
                        batch_size=batch_size, seed=seed, with_edges=with_edges, edge_sigma=edge_sigma,
-                       crop=crop, flip=flip, num_workers=num_workers, prefetch=prefetch)
+                       crop=crop, flip=flip, channel_shuffle=channel_shuffle, num_workers=num_workers,
+                       prefetch=prefetch)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Tests for jaxinpaint.data: sources, decoding, preprocessing, the resumable pipeline and eval pairs."""
 
 import csv
+import itertools
 import importlib.util
 import json
 import shutil
@@ -195,6 +196,20 @@ def test_pipeline_batches_determinism_and_content(small_folder, shared_data):
     # Edges of the full ground truth (no mask), exactly skimage's Canny.
     np.testing.assert_array_equal(b["edge"][i, ..., 0],
                                   feature.canny(b["gray"][i, ..., 0].astype(np.float64), sigma=2.0))
+
+
+def test_channel_shuffle_permutes_each_example_and_keeps_the_rest(small_folder):
+  kw = dict(images=str(small_folder), masks="irregular", image_size=32, batch_size=8, seed=3)
+  plain = next(data.create_train_pipeline(**kw))
+  shuffled = next(data.create_train_pipeline(channel_shuffle=True, **kw))
+  np.testing.assert_array_equal(shuffled["mask"], plain["mask"])  # masks, crops and flips unchanged
+  used = set()
+  for i in range(8):
+    perms = [p for p in itertools.permutations(range(3))
+             if np.array_equal(shuffled["image"][i], plain["image"][i][..., list(p)])]
+    assert perms, i  # the same crop with its channels permuted
+    used.add(perms[0])
+  assert len(used) > 1  # a different permutation per example, not one fixed swap
 
 
 def test_random_edge_sigma_like_edgeconnect(small_folder):
