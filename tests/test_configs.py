@@ -124,7 +124,7 @@ KEY_FIELDS = {
                                  'learning_rate': 6e-4, 'lr_schedule': 'cosine', 'loss.ssim': 5.0,
                                  'warmup_steps': 0, 'num_steps': 10000, 'checkpoint_every': 1000},
     'quickstart.py': {'images': 'builtin:train', 'image_size': 64, 'pconv.features': (16, 32, 64, 64, 64),
-                      'num_steps': 800, 'final_eval_limit': None, 'final_eval_repeats': 8,
+                      'num_steps': 2000, 'channel_shuffle': True, 'final_eval_limit': None, 'final_eval_repeats': 8,
                       'final_eval_baseline': 'telea', 'loss.allow_missing_vgg': True, 'learning_rate': 2e-3},
     # Nazeri et al. 2019 / the authors' config.yml.
     'edgeconnect_places2.py': {**EDGECONNECT_PAPER, 'stage': 1, 'learning_rate': 1e-4, 'crop': 'center',
