@@ -8,6 +8,7 @@ ratios fair.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -22,6 +23,17 @@ import numpy as np
 # Before any JAX computation here (the matmul peak below creates the backend): `import jaxinpaint` sets the
 # XLA:CPU convolution flag (jaxinpaint.xla_cpu), which only takes effect if it comes first.
 import jaxinpaint  # noqa: F401  pylint: disable=unused-import
+
+
+def side_by_side_parser(description: str, *, torch_python_help: str) -> argparse.ArgumentParser:
+  """The options every side-by-side script takes: --repeats, --batch, --dtype, --torch-python and --json."""
+  parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds after warm-up")
+  parser.add_argument("--batch", type=int, default=4)
+  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+  parser.add_argument("--torch-python", help=torch_python_help)
+  parser.add_argument("--json", help="also write the results to this JSON file")
+  return parser
 
 
 def block(value):

@@ -113,15 +113,11 @@ def make_torch(spec, batch, dtype="float32"):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds after warm-up")
-  parser.add_argument("--batch", type=int, default=4)
+  parser = _common.side_by_side_parser(
+      __doc__, torch_python_help="run PyTorch in a worker process with this interpreter")
   parser.add_argument("--only", nargs="*", choices=sorted(LAYERS), help="subset of layers")
   parser.add_argument("--no-torch", action="store_true", help="skip PyTorch")
   parser.add_argument("--no-xla", action="store_true", help="skip XLA's native formulation")
-  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-  parser.add_argument("--torch-python", help="run PyTorch in a worker process with this interpreter")
-  parser.add_argument("--json", help="also write the results to this JSON file")
   parser.add_argument("--torch-worker", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.torch_worker:

@@ -162,17 +162,13 @@ def _worker(impl, mode, args) -> _common.Worker:
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds after warm-up")
+  parser = _common.side_by_side_parser(
+      __doc__, torch_python_help="interpreter for the PyTorch workers (default: this one)")
   parser.add_argument("--impls", nargs="+", default=["jax", "torch"], choices=["jax", "jax-xla", "torch"])
   parser.add_argument("--modes", nargs="+", default=["train", "infer"], choices=["train", "infer"])
-  parser.add_argument("--batch", type=int, default=4)
   parser.add_argument("--size", type=int, default=256)
   parser.add_argument("--levels", type=int, default=7)
   parser.add_argument("--pause", type=float, default=0.2, help="seconds between calls (lets idle threads park)")
-  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-  parser.add_argument("--torch-python", help="interpreter for the PyTorch workers (default: this one)")
-  parser.add_argument("--json", help="also write the results to this JSON file")
   parser.add_argument("--worker", help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker:

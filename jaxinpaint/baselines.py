@@ -88,8 +88,8 @@ def _opencv(images, masks, *, flag_name: str, radius: int, fn: str) -> np.ndarra
   return _finish(out, single)
 
 
-def telea(images, masks, *, radius: int = TELEA_RADIUS) -> np.ndarray:
-  """Fast-marching inpainting (Telea 2004) via `cv2.inpaint(..., cv2.INPAINT_TELEA)`.
+# The Args/Returns of both OpenCV methods (they take the same arguments and differ only in the cv2 flag).
+_OPENCV_ARGS = """
 
   Args:
     images: float (N, H, W, 3) in [0, 1] (or one (H, W, 3) image).
@@ -99,20 +99,24 @@ def telea(images, masks, *, radius: int = TELEA_RADIUS) -> np.ndarray:
   Returns:
     float32 images like `images`, holes filled.
   """
+
+
+def _opencv_args_doc(fn):
+  """Appends `_OPENCV_ARGS` to the one-line docstring of an OpenCV method (none under `python -OO`)."""
+  if fn.__doc__ is not None:
+    fn.__doc__ += _OPENCV_ARGS
+  return fn
+
+
+@_opencv_args_doc
+def telea(images, masks, *, radius: int = TELEA_RADIUS) -> np.ndarray:
+  """Fast-marching inpainting (Telea 2004) via `cv2.inpaint(..., cv2.INPAINT_TELEA)`."""
   return _opencv(images, masks, flag_name="INPAINT_TELEA", radius=radius, fn="telea")
 
 
+@_opencv_args_doc
 def navier_stokes(images, masks, *, radius: int = TELEA_RADIUS) -> np.ndarray:
-  """Navier-Stokes based inpainting (Bertalmio, Bertozzi & Sapiro 2001) via `cv2.INPAINT_NS`.
-
-  Args:
-    images: float (N, H, W, 3) in [0, 1] (or one (H, W, 3) image).
-    masks: (N, H, W, 1) or (N, H, W), 1 = known, 0 = hole.
-    radius: neighbourhood radius in pixels (`inpaintRadius`).
-
-  Returns:
-    float32 images like `images`, holes filled.
-  """
+  """Navier-Stokes based inpainting (Bertalmio, Bertozzi & Sapiro 2001) via `cv2.INPAINT_NS`."""
   return _opencv(images, masks, flag_name="INPAINT_NS", radius=radius, fn="navier_stokes")
 
 

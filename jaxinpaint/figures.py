@@ -113,6 +113,25 @@ def _buckets(*row_sets: Mapping[str, Any]) -> list[str]:
   return sorted(labels, key=bucket_key)
 
 
+def _pyplot():
+  """matplotlib.pyplot on the file-only Agg backend (imported on first use: plotting is optional)."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  return plt
+
+
+def _save(fig, path: str | os.PathLike, *, title: str | None) -> pathlib.Path:
+  """Titles `fig` (if `title`), writes it to `path` (creating its folder) and closes it; returns the path."""
+  if title:
+    fig.suptitle(title, fontsize=10)
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110)
+  _pyplot().close(fig)
+  return path
+
+
 def learning_curve(curve: Sequence[tuple[float, Mapping[str, Mapping[str, Any]]]],
                    baselines: Mapping[str, Mapping[str, Mapping[str, Any]]], path: str | os.PathLike, *,
                    model_name: str = 'PConv', xlabel: str = 'training CPU-minutes',
@@ -131,9 +150,7 @@ def learning_curve(curve: Sequence[tuple[float, Mapping[str, Mapping[str, Any]]]
   Returns:
     The written path.
   """
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt = _pyplot()
 
   if not curve:
     raise ValueError('curve: expected at least one (minutes, rows) point')
@@ -161,13 +178,7 @@ def learning_curve(curve: Sequence[tuple[float, Mapping[str, Mapping[str, Any]]]
   handles, labels = axes[0, 0].get_legend_handles_labels()
   fig.legend(handles, labels, loc='outside right upper', fontsize=8)
   fig.supxlabel(xlabel, fontsize=9)
-  if title:
-    fig.suptitle(title, fontsize=10)
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(fig, path, title=title)
 
 
 def select_cases(buckets: Sequence[str], image_ids: Sequence[Any], *, num: int = 6) -> list[int]:
@@ -221,9 +232,7 @@ def comparison_grid(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str]
   Raises:
     ValueError: a row with a different number of images than `columns`.
   """
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  plt = _pyplot()
 
   if not rows:
     raise ValueError('rows: expected at least one row of images')
@@ -244,10 +253,4 @@ def comparison_grid(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str]
         ax.set_title(columns[c], fontsize=9)
       if c == 0 and row_labels is not None:
         ax.set_ylabel(row_labels[r], fontsize=7)
-  if title:
-    fig.suptitle(title, fontsize=10)
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return _save(fig, path, title=title)

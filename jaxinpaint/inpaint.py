@@ -412,9 +412,15 @@ def _pairs(image: pathlib.Path, mask: pathlib.Path, out: pathlib.Path) -> list[t
   return [(p, masks_by_stem[p.stem], out / (p.stem + '.png')) for p in images]
 
 
+def cli_parser(module: str, *, description: str, epilog: str) -> argparse.ArgumentParser:
+  """The parser of the command `python -m jaxinpaint.<module>`; its epilog is printed as written (examples)."""
+  return argparse.ArgumentParser(prog=f'python -m jaxinpaint.{module}', description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='python -m jaxinpaint.inpaint',
+  parser = cli_parser(
+      'inpaint',
       description='Fill the holes of images with a trained PConv / EdgeConnect model or a classical method. '
                   'Known pixels are returned unchanged; any image size works (padded internally).',
       epilog='Examples:\n'
@@ -423,8 +429,7 @@ def _parser() -> argparse.ArgumentParser:
              '  python -m jaxinpaint.inpaint --method telea --image images/ --mask masks/ --out results/\n'
              'Folders: each image is paired with the mask of the same file name (extension may differ); '
              'results are written as PNG under --out.\n'
-             'No model yet? python train.py --config configs/quickstart.py --workdir runs/quickstart',
-      formatter_class=argparse.RawDescriptionHelpFormatter)
+             'No model yet? python train.py --config configs/quickstart.py --workdir runs/quickstart')
   source = parser.add_mutually_exclusive_group()
   source.add_argument('--workdir', help='training workdir (latest checkpoint) or a checkpoints/<step> directory')
   source.add_argument('--checkpoint', help='alias of --workdir')

@@ -51,11 +51,21 @@ def _check_pair(a, b, fn: str) -> tuple[jax.Array, jax.Array, bool]:
   return a.astype(jnp.float32), b.astype(jnp.float32), single
 
 
+def _per_image_metric(kernel):
+  """The public form of a jitted metric `kernel(a, b)` of two NHWC float32 batches returning (N,).
+
+  The wrapper validates the pair (`_check_pair`) and gives a scalar for a single HWC image.
+  """
+  @functools.wraps(kernel)
+  def metric(a, b) -> jax.Array:
+    a, b, single = _check_pair(a, b, kernel.__name__)
+    out = kernel(a, b)
+    return out[0] if single else out
+  return metric
+
+
+@_per_image_metric
 @jax.jit
-def _l1_nhwc(a: jax.Array, b: jax.Array) -> jax.Array:
-  return 100.0 * jnp.mean(jnp.abs(a - b), axis=(1, 2, 3))
-
-
 def l1(a, b) -> jax.Array:
   """Mean absolute error in percent, per image: `100 * mean |a - b|`.
 
@@ -69,18 +79,11 @@ def l1(a, b) -> jax.Array:
   Returns:
     (N,) float32 array, or a scalar for a single HWC image.
   """
-  a, b, single = _check_pair(a, b, "l1")
-  out = _l1_nhwc(a, b)
-  return out[0] if single else out
+  return 100.0 * jnp.mean(jnp.abs(a - b), axis=(1, 2, 3))
 
 
+@_per_image_metric
 @jax.jit
-def _psnr_nhwc(a: jax.Array, b: jax.Array) -> jax.Array:
-  mse = jnp.mean(jnp.square(a - b), axis=(1, 2, 3))
-  # data range is 1: PSNR = 10 log10(1 / MSE); identical images give +inf, like scikit-image.
-  return -10.0 * jnp.log10(mse)
-
-
 def psnr(a, b) -> jax.Array:
   """Peak signal-to-noise ratio in dB with data range 1, per image: `10 log10(1 / MSE)`.
 
@@ -93,9 +96,9 @@ def psnr(a, b) -> jax.Array:
   Returns:
     (N,) float32 array, or a scalar for a single HWC image.
   """
-  a, b, single = _check_pair(a, b, "psnr")
-  out = _psnr_nhwc(a, b)
-  return out[0] if single else out
+  mse = jnp.mean(jnp.square(a - b), axis=(1, 2, 3))
+  # data range is 1: PSNR = 10 log10(1 / MSE); identical images give +inf, like scikit-image.
+  return -10.0 * jnp.log10(mse)
 
 
 def gaussian_window(*, sigma: float = _SSIM_SIGMA, truncate: float = _SSIM_TRUNCATE) -> np.ndarray:

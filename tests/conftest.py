@@ -1,11 +1,15 @@
-"""Shared test helpers: where the real data lives, and torch availability."""
+"""Shared test helpers: where the real data lives, torch availability, killing a hanging training subprocess,
+and the output check of models computing in bf16."""
 
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -58,3 +62,34 @@ def _modules_loaded_by(module: str) -> list[str]:
                           check=False)
   assert result.returncode == 0, result.stderr
   return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def kill_when_hanging():
+  """``kill_when_hanging(proc, *, timeout, exit_timeout)``: reads the subprocess's stdout until it prints
+  'hanging' (or `timeout` seconds pass), then kills it with SIGKILL and waits up to `exit_timeout` seconds."""
+  return _kill_when_hanging
+
+
+def _kill_when_hanging(proc: subprocess.Popen, *, timeout: float, exit_timeout: float) -> None:
+  deadline = time.time() + timeout
+  for line in proc.stdout:
+    if "hanging" in line or time.time() > deadline:
+      break
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=exit_timeout)
+
+
+@pytest.fixture(scope="session")
+def assert_bf16_output():
+  """``assert_bf16_output(out, ref, *, min_diff)``: the output `out` of a model computing in bf16 is float32,
+  within 3% of the largest magnitude of the float32 model's output `ref`, and differs from `ref` by more than
+  `min_diff` times that magnitude (it did compute in bf16)."""
+  return _assert_bf16_output
+
+
+def _assert_bf16_output(out, ref, *, min_diff: float) -> None:
+  assert out.dtype == np.float32
+  scale = float(np.abs(ref).max())
+  np.testing.assert_allclose(out, ref, atol=0.03 * scale)
+  assert float(np.abs(out - ref).max()) > min_diff * scale

@@ -17,7 +17,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -343,7 +342,8 @@ def test_config_validation_and_vgg_requirement(capsys):
 
 # ------------------------------------------------------------------------------------------- kill / resume
 
-def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, cache: pathlib.Path) -> dict:
+def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, cache: pathlib.Path,
+                               kill_when_hanging) -> dict:
   """An uninterrupted 4-step run (the reference), then the same training killed (-9) while its input pipeline
   hangs before step 4 (checkpoint 2 on disk, step 3 lost) and re-run to completion. All three share the
   compilation cache."""
@@ -353,12 +353,7 @@ def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, c
   r['ref_run'] = (rc, out, err[-4000:])
   cmd = ['train', r['wd'], stage, init_from, base / 'final.npz']
   proc = _popen(cmd + ['--hang-at-step=3'], _env(devices=DEVICES, cache=cache))
-  deadline = time.time() + 1500
-  for line in proc.stdout:
-    if 'hanging' in line or time.time() > deadline:
-      break
-  proc.send_signal(signal.SIGKILL)
-  proc.wait(timeout=60)
+  kill_when_hanging(proc, timeout=1500, exit_timeout=60)
   r['killed_rc'] = proc.returncode
   ckpts = r['wd'] / 'checkpoints'
   r['ckpts_after_kill'] = sorted(p.name for p in ckpts.iterdir() if p.name.isdigit()) if ckpts.is_dir() else []
@@ -368,7 +363,7 @@ def _kill_resume_and_reference(base: pathlib.Path, stage: int, init_from: str, c
 
 
 @pytest.fixture(scope='module')
-def kill_resume_chain(tmp_path_factory, xla_cache):
+def kill_resume_chain(tmp_path_factory, xla_cache, kill_when_hanging):
   """`run(stage)` -> that stage's runs, each stage initialised from the previous stage's reference workdir
   (run lazily, once, so selecting one stage with -k also works)."""
   root = tmp_path_factory.mktemp('ec_chain')
@@ -377,7 +372,8 @@ def kill_resume_chain(tmp_path_factory, xla_cache):
   def run(stage: int) -> dict:
     if stage not in done:
       init_from = str(run(stage - 1)['ref']) if stage > 1 else '-'
-      done[stage] = _kill_resume_and_reference(root / f's{stage}', stage, init_from, xla_cache)
+      done[stage] = _kill_resume_and_reference(root / f's{stage}', stage, init_from, xla_cache,
+                                               kill_when_hanging)
     return done[stage]
   return run
 

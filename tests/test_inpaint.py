@@ -29,16 +29,20 @@ def _training_sources() -> list[pathlib.Path]:
   return sorted((REPO / 'jaxinpaint/training').glob('*.py')) + sorted((REPO / 'jaxinpaint/tasks').glob('*.py'))
 
 
+def _cached_workdir(cache_root: pathlib.Path, prefix: str, sources: list[pathlib.Path]) -> pathlib.Path:
+  """`cache_root/<prefix><hash>`: the hash is of the contents of `sources` (missing files are skipped)."""
+  digest = hashlib.sha256()
+  for f in sources:
+    if f.is_file():
+      digest.update(f.read_bytes())
+  return cache_root / f'{prefix}{digest.hexdigest()[:16]}'
+
+
 def train_tiny_pconv(cache_root: pathlib.Path) -> pathlib.Path:
   """Trains configs/pconv_tiny.py for 2 steps (cached by a hash of the sources); returns the workdir."""
   if not (REPO / 'configs/pconv_tiny.py').is_file() or not (REPO / 'train.py').is_file():
     pytest.skip('train.py + configs/pconv_tiny.py are not in this checkout; cannot make a tiny checkpoint')
-  digest = hashlib.sha256()
-  files = [REPO / f for f in _TINY_SOURCES] + _training_sources()
-  for f in files:
-    if f.is_file():
-      digest.update(f.read_bytes())
-  workdir = cache_root / f'tiny_pconv_{digest.hexdigest()[:16]}'
+  workdir = _cached_workdir(cache_root, 'tiny_pconv_', [REPO / f for f in _TINY_SOURCES] + _training_sources())
   if (workdir / 'checkpoints' / '2').is_dir():
     return workdir
   tmp = cache_root / f'{workdir.name}.tmp{os.getpid()}'
@@ -72,13 +76,9 @@ def make_tiny_edgeconnect(cache_root: pathlib.Path) -> pathlib.Path:
   import json
   if not (REPO / 'configs/edgeconnect_quickstart.py').is_file():
     pytest.skip('configs/edgeconnect_quickstart.py is not in this checkout')
-  digest = hashlib.sha256()
-  files = [REPO / 'configs/edgeconnect_quickstart.py', REPO / 'configs/edgeconnect_places2.py',
-           REPO / 'jaxinpaint/models/edgeconnect.py', REPO / 'jaxinpaint/checkpoint.py'] + _training_sources()
-  for f in files:
-    if f.is_file():
-      digest.update(f.read_bytes())
-  workdir = cache_root / f'tiny_edgeconnect_{digest.hexdigest()[:16]}'
+  workdir = _cached_workdir(cache_root, 'tiny_edgeconnect_', [
+      REPO / 'configs/edgeconnect_quickstart.py', REPO / 'configs/edgeconnect_places2.py',
+      REPO / 'jaxinpaint/models/edgeconnect.py', REPO / 'jaxinpaint/checkpoint.py'] + _training_sources())
   if (workdir / 'checkpoints' / '1').is_dir():
     return workdir
   import jax

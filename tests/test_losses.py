@@ -61,29 +61,26 @@ def np_tv(comp, mask):
   return total / (n * c * h * w)
 
 
-def np_avgpool2(x):
+def _avgpool2(x):
+  """2x2 average pooling of an NHWC NumPy or JAX array."""
   n, h, w, c = x.shape
   return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def _fake_features(x, xp):
+  """A tiny stand-in for VGG-16 (avg pools + point-wise nonlinearities, per-example) in array module `xp`."""
+  f1 = _avgpool2(xp.concatenate([x, x ** 2], axis=-1))
+  f2 = _avgpool2(xp.tanh(3.0 * f1 - 1.0))
+  f3 = _avgpool2(f2 ** 2)
+  return {"pool1": f1, "pool2": f2, "pool3": f3, "unused": xp.full_like(f3, 7.0)}
 
 
 def np_fake_features(x):
-  f1 = np_avgpool2(np.concatenate([x, x ** 2], axis=-1))
-  f2 = np_avgpool2(np.tanh(3.0 * f1 - 1.0))
-  f3 = np_avgpool2(f2 ** 2)
-  return {"pool1": f1, "pool2": f2, "pool3": f3, "unused": np.full_like(f3, 7.0)}
-
-
-def _avgpool2(x):
-  n, h, w, c = x.shape
-  return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+  return _fake_features(x, np)
 
 
 def fake_features(x):
-  """A tiny stand-in for VGG-16 (avg pools + point-wise nonlinearities, per-example)."""
-  f1 = _avgpool2(jnp.concatenate([x, x ** 2], axis=-1))
-  f2 = _avgpool2(jnp.tanh(3.0 * f1 - 1.0))
-  f3 = _avgpool2(f2 ** 2)
-  return {"pool1": f1, "pool2": f2, "pool3": f3, "unused": jnp.full_like(f3, 7.0)}
+  return _fake_features(x, jnp)
 
 
 def np_l1(a, b):
@@ -453,28 +450,25 @@ def test_edgeconnect_l1():
   assert float(losses.edgeconnect_l1(o, g, np.ones_like(o))) == pytest.approx(0.5)
 
 
-def np_vgg19_fake(x):
-  p1 = np_avgpool2(np.concatenate([x, x ** 2], axis=-1))
-  p2 = np_avgpool2(np.tanh(2.0 * p1))
+def _vgg19_fake(x, xp):
+  """A tiny stand-in for VGG-19's relu features in array module `xp`."""
+  p1 = _avgpool2(xp.concatenate([x, x ** 2], axis=-1))
+  p2 = _avgpool2(xp.tanh(2.0 * p1))
   return {
-      "relu1_1": np.maximum(x - 0.3, 0), "relu1_2": x,
-      "relu2_1": p1, "relu2_2": np.maximum(p1 - 0.2, 0),
-      "relu3_1": np.tanh(p1), "relu3_4": p1 ** 2,
-      "relu4_1": p2, "relu4_4": np.sqrt(p2 + 1.5),
-      "relu5_1": p2 ** 3, "relu5_2": np.cos(p2),
+      "relu1_1": xp.maximum(x - 0.3, 0), "relu1_2": x,
+      "relu2_1": p1, "relu2_2": xp.maximum(p1 - 0.2, 0),
+      "relu3_1": xp.tanh(p1), "relu3_4": p1 ** 2,
+      "relu4_1": p2, "relu4_4": xp.sqrt(p2 + 1.5),
+      "relu5_1": p2 ** 3, "relu5_2": xp.cos(p2),
   }
+
+
+def np_vgg19_fake(x):
+  return _vgg19_fake(x, np)
 
 
 def vgg19_fake(x):
-  p1 = _avgpool2(jnp.concatenate([x, x ** 2], axis=-1))
-  p2 = _avgpool2(jnp.tanh(2.0 * p1))
-  return {
-      "relu1_1": jnp.maximum(x - 0.3, 0), "relu1_2": x,
-      "relu2_1": p1, "relu2_2": jnp.maximum(p1 - 0.2, 0),
-      "relu3_1": jnp.tanh(p1), "relu3_4": p1 ** 2,
-      "relu4_1": p2, "relu4_4": jnp.sqrt(p2 + 1.5),
-      "relu5_1": p2 ** 3, "relu5_2": jnp.cos(p2),
-  }
+  return _vgg19_fake(x, jnp)
 
 
 def test_edgeconnect_perceptual():

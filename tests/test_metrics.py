@@ -112,11 +112,17 @@ def _reference_fid(fa, fb, eps=1e-6):
   return diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
 
 
+def _correlated_features(seed, d, n_a, n_b, *, loc, scale, mix):
+  """Two sets of d-dim features: standard normal rows (the second set's with mean `loc`, std `scale`), each set
+  times its own random d x d matrix and `mix`."""
+  rng = np.random.default_rng(seed)
+  fa = rng.normal(size=(n_a, d)) @ rng.normal(size=(d, d)) * mix
+  fb = rng.normal(loc, scale, size=(n_b, d)) @ rng.normal(size=(d, d)) * mix
+  return fa, fb
+
+
 def test_fid_matches_scipy_reference():
-  rng = np.random.default_rng(0)
-  d = 64
-  fa = rng.normal(size=(400, d)) @ rng.normal(size=(d, d)) * 0.3
-  fb = rng.normal(0.2, 1.1, size=(300, d)) @ rng.normal(size=(d, d)) * 0.3
+  fa, fb = _correlated_features(0, 64, 400, 300, loc=0.2, scale=1.1, mix=0.3)
   got = metrics.fid(fa, fb)
   want = _reference_fid(fa, fb)
   assert want > 1.0
@@ -126,10 +132,7 @@ def test_fid_matches_scipy_reference():
 def test_fid_small_sets_route_equals_covariance_route():
   # Sets smaller than the feature dimension take the (n1, n2) singular-value route; it must equal the
   # D x D covariance route and, where sqrtm is still well defined, the SciPy reference.
-  rng = np.random.default_rng(3)
-  d = 96
-  fa = rng.normal(size=(40, d)) @ rng.normal(size=(d, d)) * 0.2
-  fb = rng.normal(0.3, 1.0, size=(25, d)) @ rng.normal(size=(d, d)) * 0.2
+  fa, fb = _correlated_features(3, 96, 40, 25, loc=0.3, scale=1.0, mix=0.2)
   got = metrics.fid(fa, fb)
   want = metrics.frechet_distance(*metrics.feature_statistics(fa), *metrics.feature_statistics(fb))
   np.testing.assert_allclose(got, want, rtol=1e-7)

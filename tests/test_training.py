@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -132,17 +131,12 @@ def test_checkpoint_retention_keeps_latest_and_best(tmp_path):
   manager.close()
 
 
-def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run):
+def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run, kill_when_hanging):
   ref_dir, ref = reference_run
   wd, out = tmp_path / 'wd', tmp_path / 'final.npz'
   cmd = [WORKER, 'train', wd, out, '--config.checkpoint_every=4', '--config.eval_images=']
   proc = _popen(cmd + ['--hang-at-step=6'], _env())  # the input pipeline blocks before step 6
-  deadline = time.time() + 240
-  for line in proc.stdout:
-    if 'hanging' in line or time.time() > deadline:
-      break
-  proc.send_signal(signal.SIGKILL)
-  proc.wait(timeout=30)
+  kill_when_hanging(proc, timeout=240, exit_timeout=30)
   assert proc.returncode == -signal.SIGKILL
   assert _steps(wd) == [4], 'only the step-4 checkpoint should exist after the kill at step 6'
 

@@ -414,13 +414,12 @@ def make_server(app: DemoApp, *, host: str = '127.0.0.1', port: int = 7860,
 
 
 def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(
-      prog='python -m jaxinpaint.demo',
+  parser = inpaint_lib.cli_parser(
+      'demo',
       description='Web demo: paint holes on a photo and fill them with PConv / EdgeConnect / Telea / NS / '
                   'PatchMatch. Runs offline; open the printed URL in a browser.',
       epilog='Without --workdir the shipped models are offered (and the classical methods). Train your own with:'
-             f'\n  {QUICKSTART}',
-      formatter_class=argparse.RawDescriptionHelpFormatter)
+             f'\n  {QUICKSTART}')
   parser.add_argument('--workdir', action='append', default=[],
                       help='training workdir or checkpoint to load (repeat for a PConv and an EdgeConnect model); '
                            'replaces the shipped model of its kind')
