@@ -202,7 +202,9 @@ def test_unknown_names_and_missing_files(on_path, tmp_path, capsys, monkeypatch)
   assert err.count('\n') == 1 and "pretrained model 'nope' is not installed" in err
   image = np.zeros((16, 16, 3), np.uint8)
   Image.fromarray(image).save(tmp_path / 'a.png')
-  Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / 'm.png')
+  hole = np.zeros((16, 16), np.uint8)
+  hole[4:8, 4:8] = 255  # a valid mask: the inputs pass, the model name is what fails
+  Image.fromarray(hole).save(tmp_path / 'm.png')
   assert inpaint.main(['--pretrained', 'nope', '--image', str(tmp_path / 'a.png'), '--mask', str(tmp_path / 'm.png'),
                        '--out', str(tmp_path / 'o.png')]) == 2
   err = capsys.readouterr().err
