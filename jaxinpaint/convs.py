@@ -625,9 +625,13 @@ def _planned_onednn(g: ConvGeometry) -> ConvPlan:
     weight_grad = "shifted_dy"
   elif bf16 and winograd and WINOGRAD_MIN_TILES <= _winograd_tiles(g) <= WINOGRAD_MAX_TILES:
     weight_grad = "winograd"  # float32 Winograd beats oneDNN's bf16 weight gradient (3x3 256->256: 0.63x time)
+  elif bf16 and stride1:
+    # oneDNN's bf16 weight gradient of stride-1 convolutions is wrong on some CPUs (relative error ~1 against
+    # float32 on AMX-bf16 Xeons with jaxlib 0.12), so it is never planned: exact per-tap bf16 products with
+    # float32 accumulation instead.
+    weight_grad = "tap_rows" if g.cin < ROW_GROUPING_MAX_CIN and g.kernel_shape[1] > 1 else "taps"
   elif bf16:
-    # oneDNN's bf16 weight gradient beats per-tap products except with few input channels at stride 1.
-    weight_grad = "tap_rows" if stride1 and g.cin <= SMALL_CHANNELS and g.kernel_shape[1] > 1 else "xla"
+    weight_grad = "xla"  # strided: oneDNN's bf16 weight gradient is right and beats per-tap products
   elif winograd and _winograd_tiles(g) >= WINOGRAD_MIN_TILES:
     weight_grad = "winograd"  # no upper bound: the alternative, oneDNN's fp32 weight gradient, is slower
   else:

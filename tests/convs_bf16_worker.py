@@ -111,7 +111,7 @@ def check_stages(rng):
           y_got, vjp = jax.vjp(jax.jit(lambda x, w: conv(x, w)), xb, kb)
           got = {"forward": y_got, "input_grad": vjp(dyb)[0], "weight_grad": vjp(dyb)[1]}[stage]
         assert got.dtype == BF16, (name, stage, impl, got.dtype)
-        emit(check="stage", case=name, stage=stage, impl=impl, error=relative_error(got, want[stage]),
+        emit(check="stage", case=name, stage=stage, impl=impl, strides=s, error=relative_error(got, want[stage]),
              tolerance=TOLERANCE)
     emit(check="routing", case=f"conv2d_{name}", **dict(zip(("onednn", "native"), onednn_routing(
         lambda x, w, dy: (lambda y, vjp: (y,) + vjp(dy))(*jax.vjp(conv, x, w)), xb, kb, dyb))))

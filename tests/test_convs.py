@@ -184,15 +184,15 @@ PINNED_PLANS = [
     (E(64, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",             # conv3x3_256
      "xla/flipped/winograd", "xla/xla/winograd"),
     (E(64, 256), (2, 2, 256, 128), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",  # dec1 phase, convT 256->128
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(128, 128), (2, 2, 128, 64), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",  # dec2 phase, convT 128->64
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(256, 64), (7, 7, 64, 3), 3, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # conv7x7_64to3
-     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+     "xla/xla/taps", "shifted_outputs/xla/shifted_dy"),
     (E(262, 64), (7, 7, 64, 3), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G2 dec3
-     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+     "xla/xla/taps", "shifted_outputs/xla/shifted_dy"),
     (E(262, 64), (7, 7, 64, 1), 0, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",  # G1 dec3
-     "xla/xla/xla", "shifted_outputs/xla/shifted_dy"),
+     "xla/xla/taps", "shifted_outputs/xla/shifted_dy"),
     # EdgeConnect PatchGAN (D1 takes 2 channels, D2 3)
     (E(256, 3), (4, 4, 3, 64), 1, 2, 1, "xla/xla/xla", "tap_rows",
      "xla/xla/xla", "xla/xla/tap_rows"),
@@ -203,7 +203,7 @@ PINNED_PLANS = [
     (E(64, 128), (4, 4, 128, 256), 1, 2, 1, "xla/subpixel/xla", "taps",
      "xla/subpixel/xla", "xla/subpixel/taps"),
     (E(32, 256), (4, 4, 256, 512), 1, 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(31, 512), (4, 4, 512, 1), 1, 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
      "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
     # PConv U-Net encoder
@@ -223,29 +223,29 @@ PINNED_PLANS = [
      "xla/subpixel/xla", "xla/subpixel/taps"),
     # PConv U-Net decoder: upsampled half (2x2 phase convs at the low resolution) and skip half (3x3)
     (E(2, 512), (2, 2, 512, 512), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(4, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(4, 512), (2, 2, 512, 512), ((1, 0), (1, 0)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(8, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(8, 512), (2, 2, 512, 512), ((0, 1), (1, 0)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(16, 512), (3, 3, 512, 512), 1, 1, 1, "xla/xla/xla", "taps",                 # 64 tiles: too few
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(16, 512), (2, 2, 512, 256), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(32, 256), (3, 3, 256, 256), 1, 1, 1, "xla/xla/winograd", "taps",
      "xla/flipped/winograd", "xla/xla/winograd"),
     (E(32, 256), (2, 2, 256, 128), ((1, 0), (0, 1)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(64, 128), (3, 3, 128, 128), 1, 1, 1, "xla/xla/winograd", "taps",
      "xla/flipped/winograd", "xla/xla/winograd"),
     (E(64, 128), (2, 2, 128, 64), ((0, 1), (0, 1)), 1, 1, "xla/xla/xla", "taps",
-     "xla/flipped/xla", "xla/xla/taps"),
+     "xla/flipped/taps", "xla/xla/taps"),
     (E(128, 64), (3, 3, 64, 64), 1, 1, 1, "xla/xla/xla", "taps",                   # 4096 tiles: too many
-     "xla/flipped/xla", "xla/xla/winograd"),
+     "xla/flipped/taps", "xla/xla/winograd"),
     (E(128, 64), (2, 2, 64, 3), ((1, 0), (1, 0)), 1, 1, "shifted_outputs/xla/shifted_dy", "taps",
      "shifted_outputs/flipped/shifted_dy", "shifted_outputs/flipped/shifted_dy"),
     (E(256, 3), (3, 3, 3, 3), 1, 1, 1, "shifted_outputs/shifted_outputs/shifted_dy", "tap_rows",
@@ -266,6 +266,8 @@ def test_plan_of_model_layers_is_pinned(x_shape, kernel_shape, padding, strides,
   assert plan(convs.Target("cpu", ynnpack_convolutions=True)) == f"xla/xla/{ynnpack_dw}"
   onednn = convs.Target("cpu", onednn_convolutions=True, cpu_bf16=True)
   assert plan(onednn, "bfloat16") == onednn_bf16
+  if strides == 1:  # oneDNN's stride-1 bf16 weight gradient is wrong on AMX CPUs: never planned
+    assert not onednn_bf16.endswith("/xla")
   assert plan(onednn) == onednn_fp32
   # bf16 where XLA keeps bf16 convolutions (no bf16 instructions): the Eigen table; YNNPACK takes fp32
   # convolutions before oneDNN does.
@@ -463,10 +465,18 @@ def _needs_onednn():
     pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / amx_bf16): XLA keeps bf16 convolutions")
 
 
-def _assert_all_within_tolerance(records):
+def _is_xla_stride1_weight_grad(r):
+  return r.get("stage") == "weight_grad" and r.get("impl") == "xla" and r.get("strides") == 1
+
+
+def _assert_all_within_tolerance(records, *, unplanned_may_fail=False):
+  """Every checked implementation within the bf16 tolerance. With `unplanned_may_fail`, XLA's stride-1 bf16
+  weight gradient is checked but allowed to fail: under oneDNN it is wrong on some CPUs (AMX-bf16 Xeons),
+  which is why `convs.plan_conv` never plans it there (the pinned plans assert that)."""
   checked = [r for r in records if r["check"] in ("stage", "block")]
   assert len(checked) > 60
-  bad = [r for r in checked if not r["error"] <= r["tolerance"]]
+  bad = [r for r in checked if not r["error"] <= r["tolerance"]
+         and not (unplanned_may_fail and _is_xla_stride1_weight_grad(r))]
   assert not bad, bad
   return checked
 
@@ -480,9 +490,11 @@ def test_bf16_blocks_match_float64_with_onednn_and_reach_onednn():
   _needs_onednn()
   records = _run_bf16_worker(xla_flags=ONEDNN_FLAGS)
   assert records[0]["check"] == "target" and records[0]["library"] == "onednn"
-  checked = _assert_all_within_tolerance(records)
-  # XLA's own (oneDNN) weight gradient is among the checked implementations.
+  checked = _assert_all_within_tolerance(records, unplanned_may_fail=True)
+  # XLA's own (oneDNN) weight gradient is among the checked implementations; where it is wrong, the check
+  # sees it (error far above the tolerance), and no plan uses it at stride 1.
   assert any(r["stage"] == "weight_grad" and r["impl"] == "xla" for r in checked)
+  assert any(_is_xla_stride1_weight_grad(r) for r in checked)
   # Planned forward + input gradient + weight gradient: every convolution is a oneDNN call.
   routing = [r for r in records if r["check"] == "routing"]
   assert len(routing) >= 9
