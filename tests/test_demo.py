@@ -82,7 +82,7 @@ def big_image_file(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope='module')
 def inprocess_server():
   """The demo without any model, served from a thread (fast; for the HTTP API tests)."""
-  app = demo.DemoApp(workdirs=['/nonexistent/workdir'])
+  app = demo.DemoApp(workdirs=['/nonexistent/workdir'], use_pretrained=False)  # module scope: no env override yet
   server = demo.make_server(app, port=0, quiet=True)
   thread = threading.Thread(target=server.serve_forever, daemon=True)
   thread.start()
