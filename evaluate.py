@@ -55,6 +55,10 @@ _SKIP_UNREADABLE = flags.DEFINE_bool("skip_unreadable", False, "Skip undecodable
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per predictor call.")
 _NUM_CASES = flags.DEFINE_integer("num_cases", 4, "Rows in the worst.png / best.png grids.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_CANNY_EDGES = flags.DEFINE_bool("canny_edges", False,
+                                 "For a method without an edge model (telea, ns, patchmatch, pconv), also report "
+                                 "edge precision/recall/F1 inside the hole of the Canny edges of its result: the "
+                                 "baseline EdgeConnect's edge model is compared with.")
 
 _COMPARE = flags.DEFINE_list("compare", None, "Instead of evaluating: print one paper-style table (rows metric x "
                              "method, columns buckets) from earlier --out folders, e.g. "
@@ -84,7 +88,8 @@ def main(argv):
         method=_METHOD.value, images=_IMAGES.value, masks=_MASKS.value, out=_OUT.value, size=_SIZE.value,
         checkpoint=_WORKDIR.value or _CHECKPOINT.value, fid_weights=_FID_WEIGHTS.value, seed=_SEED.value,
         limit=_LIMIT.value, batch_size=_BATCH_SIZE.value, num_cases=_NUM_CASES.value, progress=_PROGRESS.value,
-        masks_per_image=_MASKS_PER_IMAGE.value, skip_unreadable=_SKIP_UNREADABLE.value)
+        masks_per_image=_MASKS_PER_IMAGE.value, skip_unreadable=_SKIP_UNREADABLE.value,
+        canny_edges=_CANNY_EDGES.value)
   except (ValueError, FileNotFoundError, ImportError) as e:
     # Bad input is reported in one line naming the culprit, not as a stack trace.
     print(f"evaluate.py: error: {e}", file=sys.stderr)

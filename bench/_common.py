@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import resource
 import statistics
 import subprocess
@@ -219,3 +220,92 @@ def fmt_table(header: list[str], rows: list[list[object]]) -> str:
 
 def seeded(shape, seed: int = 0) -> np.ndarray:
   return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+def write_flist(folders: list[str], path: pathlib.Path) -> pathlib.Path:
+  """Writes the sorted image files of `folders` (recursively) to the .flist `path` (unchanged if equal)."""
+  from jaxinpaint import data  # pylint: disable=import-outside-toplevel
+  files = []
+  for folder in folders:
+    p = pathlib.Path(folder)
+    if not p.is_dir():
+      raise FileNotFoundError(f'--image_folders: {folder!r} is not a folder')
+    files += sorted(str(f) for f in p.rglob('*') if f.suffix.lower() in data.IMAGE_EXTENSIONS)
+  if not files:
+    raise ValueError(f'--image_folders {folders} hold no images')
+  path.parent.mkdir(parents=True, exist_ok=True)
+  text = '\n'.join(files) + '\n'
+  if not path.is_file() or path.read_text() != text:
+    path.write_text(text)
+  return path
+
+
+def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
+  """The kept checkpoint steps of a train.py workdir, ascending (FileNotFoundError naming it if none)."""
+  ckdir = workdir / 'checkpoints'
+  if not ckdir.is_dir():
+    raise FileNotFoundError(f'--workdir: {str(ckdir)!r} does not exist (expected a train.py workdir)')
+  return sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
+
+
+def define_evaluation_pair_flags(data_dir: pathlib.Path) -> tuple:
+  """The absl flags of the quality reports' evaluation pairs (the 297 pairs of docs/quality.md by default).
+
+  Returns:
+    Flag holders (image_folders, masks, size, masks_per_image, seed, limit, baselines).
+  """
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  return (flags.DEFINE_list('image_folders', [str(data_dir / 'places'), str(data_dir / 'psv')],
+                            'Evaluation photo folders (listed recursively into EVAL_DIR/eval.flist).'),
+          flags.DEFINE_string('masks', str(data_dir / 'masks_nvidia_test300'),
+                              'Evaluation mask folder (white = hole).'),
+          flags.DEFINE_integer('size', 256, 'Evaluation size.'),
+          flags.DEFINE_integer('masks_per_image', 11, 'Masks per evaluation photo.'),
+          flags.DEFINE_integer('seed', 0, 'Pairing seed (and PatchMatch seed).'),
+          flags.DEFINE_integer('limit', None, 'Evaluate at most this many pairs (quick looks).'),
+          flags.DEFINE_list('baselines', ['telea', 'ns', 'patchmatch'], 'Classical methods to compare with.'))
+
+
+class ComparisonCases:
+  """The rows of a comparison figure: `num` evaluation pairs spread over the buckets, chosen without looking
+  at any output (`jaxinpaint.figures.select_cases`), with the images, masks and row labels.
+
+  Args:
+    flist: the evaluation image list; masks, size, seed, limit, masks_per_image: as the evaluation's.
+    per_image: the 'per_image' records of a results.json on these pairs (buckets as the evaluator measured
+      them, so rows match the table; their PSNR labels the rows).
+    model_name: the model whose PSNR labels each row.
+    num: rows.
+  """
+
+  def __init__(self, flist: pathlib.Path, *, masks: str, size: int, seed: int, limit: int | None,
+               masks_per_image: int, per_image: list[dict], model_name: str, num: int):
+    from jaxinpaint import data, evaluation, figures  # pylint: disable=import-outside-toplevel
+    source = evaluation.repeated_source(str(flist), masks_per_image)
+    pairs = data.create_eval_pairs(images=source, masks=masks, image_size=size, seed=seed, limit=limit)
+    buckets = [per_image[i]['bucket'] if i < len(per_image) else p.bucket for i, p in enumerate(pairs)]
+    chosen = figures.select_cases(buckets, [p.image_path for p in pairs], num=num)
+    self.size = size
+    self.images = np.stack([pairs[i].image for i in chosen]).astype(np.float32)
+    self.masks = np.stack([pairs[i].mask for i in chosen]).astype(np.float32)[..., None]
+    self.labels = []
+    for i in chosen:
+      rec = per_image[i] if i < len(per_image) else {}
+      name = pathlib.Path(pairs[i].image_path).parent.name[:14]
+      psnr = f"\n{model_name} {rec['psnr']:.1f} dB" if 'psnr' in rec else ''
+      self.labels.append(f'holes {buckets[i]}\n{name}{psnr}')
+
+  def composites(self, outputs) -> list[np.ndarray]:
+    """The composites of a method's raw outputs on these pairs (clipped to [0, 1], as scored)."""
+    from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+    outputs = np.clip(np.asarray(outputs, np.float32), 0.0, 1.0)
+    return list(np.asarray(losses.composite(outputs, self.images, self.masks)))
+
+  def draw(self, cols: list[list[np.ndarray]], columns: list[str], out: pathlib.Path) -> None:
+    """Writes the grid (one list of images per column) to `out`."""
+    from jaxinpaint import figures  # pylint: disable=import-outside-toplevel
+    rows = [[col[r] for col in cols] for r in range(len(self.labels))]
+    figures.comparison_grid(rows, columns, out, row_labels=self.labels,
+                            title=f'Places2 / Paris StreetView at {self.size}x{self.size}, NVIDIA test masks\n'
+                                  '(composites; first pair per bucket, chosen without looking at any output)')
+    print(f'wrote {out}')

@@ -162,7 +162,8 @@ def jax_step_fn(size: int, batch: int, with_vgg: bool, dtype: str = 'float32'):
   config.loss.allow_missing_vgg = True
   if with_vgg:  # random VGG-19 weights: same FLOPs as the real ones, no download
     config.vgg_weights = 'random-for-benchmark'
-    fn = vgg.from_params(vgg.init_random_params(jax.random.PRNGKey(0), depth=19), depth=19)
+    # In the model's compute dtype, as the task builds it (bf16 convolutions under mixed precision).
+    fn = vgg.from_params(vgg.init_random_params(jax.random.PRNGKey(0), depth=19), depth=19, dtype=dtype)
     tec.feature_fn = lambda c: fn
   rng = np.random.default_rng(0)
   b = {'image': rng.random((batch, size, size, 3), np.float32),

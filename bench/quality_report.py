@@ -31,6 +31,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import _common
+
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _DATA = _REPO.parent / 'shared' / 'data'
 
@@ -40,14 +42,8 @@ _EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/quality_eval', 'Cache of evalu
                                 'method / checkpoint); existing results.json files are reused.')
 _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where quality_curve.png and '
                                'quality_comparison.png are written.')
-_IMAGE_FOLDERS = flags.DEFINE_list('image_folders', [str(_DATA / 'places'), str(_DATA / 'psv')],
-                                   'Evaluation photo folders (listed recursively into EVAL_DIR/eval.flist).')
-_MASKS = flags.DEFINE_string('masks', str(_DATA / 'masks_nvidia_test300'), 'Evaluation mask folder (white = hole).')
-_SIZE = flags.DEFINE_integer('size', 256, 'Evaluation size.')
-_MASKS_PER_IMAGE = flags.DEFINE_integer('masks_per_image', 11, 'Masks per evaluation photo.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Pairing seed (and PatchMatch seed).')
-_LIMIT = flags.DEFINE_integer('limit', None, 'Evaluate at most this many pairs (quick looks).')
-_BASELINES = flags.DEFINE_list('baselines', ['telea', 'ns', 'patchmatch'], 'Classical methods to compare with.')
+(_IMAGE_FOLDERS, _MASKS, _SIZE, _MASKS_PER_IMAGE, _SEED, _LIMIT,
+ _BASELINES) = _common.define_evaluation_pair_flags(_DATA)
 _CHECKPOINTS = flags.DEFINE_list('checkpoints', ['all'], "Checkpoint steps for the curve ('all' = every kept one).")
 _CPU_LOG = flags.DEFINE_list('cpu_log', None, "Optional 'unix_time cpu_seconds' logs of the trainer processes, one "
                              'per --workdir (x axis in CPU-minutes instead of wall-clock minutes).')
@@ -95,30 +91,6 @@ def make_train_masks(folder: str, *, tile: int = 64, num: int = 400, size: int =
 _TITLES = {'telea': 'Telea', 'ns': 'NS', 'patchmatch': 'PatchMatch'}
 
 
-def write_flist(folders: list[str], path: pathlib.Path) -> pathlib.Path:
-  from jaxinpaint import data  # pylint: disable=import-outside-toplevel
-  files = []
-  for folder in folders:
-    p = pathlib.Path(folder)
-    if not p.is_dir():
-      raise FileNotFoundError(f'--image_folders: {folder!r} is not a folder')
-    files += sorted(str(f) for f in p.rglob('*') if f.suffix.lower() in data.IMAGE_EXTENSIONS)
-  if not files:
-    raise ValueError(f'--image_folders {folders} hold no images')
-  path.parent.mkdir(parents=True, exist_ok=True)
-  text = '\n'.join(files) + '\n'
-  if not path.is_file() or path.read_text() != text:
-    path.write_text(text)
-  return path
-
-
-def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
-  ckdir = workdir / 'checkpoints'
-  if not ckdir.is_dir():
-    raise FileNotFoundError(f'--workdir: {str(ckdir)!r} does not exist (expected a train.py workdir)')
-  return sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
-
-
 def ensure_eval(method: str, out: pathlib.Path, flist: pathlib.Path, checkpoint: str | None = None) -> dict | None:
   """results.json of `method` on the standard pairs, computed unless it is cached in `out`."""
   from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
@@ -152,37 +124,19 @@ def markdown(final: tuple[str, dict], baselines: dict[str, dict]) -> str:
 
 
 def comparison(workdir: pathlib.Path, flist: pathlib.Path, final_eval: dict, out: pathlib.Path) -> None:
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from jaxinpaint import data, evaluation, figures, losses  # pylint: disable=import-outside-toplevel
-  source = evaluation.repeated_source(str(flist), _MASKS_PER_IMAGE.value)
-  pairs = data.create_eval_pairs(images=source, masks=_MASKS.value, image_size=_SIZE.value, seed=_SEED.value,
-                                 limit=_LIMIT.value)
-  per_image = final_eval['per_image']
-  # Bucket labels as the evaluator measured them (MANIFEST buckets), so rows match the table.
-  buckets = [per_image[i]['bucket'] if i < len(per_image) else p.bucket for i, p in enumerate(pairs)]
-  chosen = figures.select_cases(buckets, [p.image_path for p in pairs], num=_NUM_CASES.value)
-  images = np.stack([pairs[i].image for i in chosen]).astype(np.float32)
-  masks = np.stack([pairs[i].mask for i in chosen]).astype(np.float32)[..., None]
-  columns, cols = ['input'], [[figures.holed(im, m) for im, m in zip(images, masks)]]
+  from jaxinpaint import evaluation, figures  # pylint: disable=import-outside-toplevel
+  cases = _common.ComparisonCases(flist, masks=_MASKS.value, size=_SIZE.value, seed=_SEED.value, limit=_LIMIT.value,
+                                  masks_per_image=_MASKS_PER_IMAGE.value, per_image=final_eval['per_image'],
+                                  model_name='PConv', num=_NUM_CASES.value)
+  columns, cols = ['input'], [[figures.holed(im, m) for im, m in zip(cases.images, cases.masks)]]
   methods = [(b, None) for b in _BASELINES.value] + [('pconv', str(workdir))]
   for method, ckpt in methods:
     predict, _ = evaluation.load_predictor(method, checkpoint=ckpt, seed=_SEED.value)
-    outputs = np.clip(np.asarray(predict(images * masks, masks), np.float32), 0.0, 1.0)  # holes zeroed, as scored
-    cols.append(list(np.asarray(losses.composite(outputs, images, masks))))
+    cols.append(cases.composites(predict(cases.images * cases.masks, cases.masks)))  # holes zeroed, as scored
     columns.append(_TITLES.get(method, 'PConv (ours)' if method == 'pconv' else method))
-  cols.append(list(images))
+  cols.append(list(cases.images))
   columns.append('ground truth')
-  labels = []
-  for i in chosen:
-    rec = per_image[i] if i < len(per_image) else {}
-    name = pathlib.Path(pairs[i].image_path).parent.name[:14]
-    psnr = f"\nPConv {rec['psnr']:.1f} dB" if 'psnr' in rec else ''
-    labels.append(f'holes {buckets[i]}\n{name}{psnr}')
-  rows = [[col[r] for col in cols] for r in range(len(chosen))]
-  figures.comparison_grid(rows, columns, out, row_labels=labels,
-                          title=f'Places2 / Paris StreetView at {_SIZE.value}x{_SIZE.value}, NVIDIA test masks\n'
-                                '(composites; first pair per bucket, chosen without looking at any output)')
-  print(f'wrote {out}')
+  cases.draw(cols, columns, out)
 
 
 def main(argv):
@@ -203,7 +157,7 @@ def main(argv):
     cpu_logs = _CPU_LOG.value or [None] * len(workdirs)
     if len(cpu_logs) != len(workdirs):
       raise ValueError(f'--cpu_log has {len(cpu_logs)} entries for {len(workdirs)} --workdir entries')
-    flist = write_flist(_IMAGE_FOLDERS.value, eval_dir / 'eval.flist')
+    flist = _common.write_flist(_IMAGE_FOLDERS.value, eval_dir / 'eval.flist')
     baselines = {}
     for b in _BASELINES.value:
       res = ensure_eval(b, eval_dir / b, flist)
@@ -211,7 +165,7 @@ def main(argv):
         baselines[b] = res
     curve, points, offset, final = [], [], 0.0, None
     for k, (workdir, cpu_log) in enumerate(zip(workdirs, cpu_logs)):
-      steps = checkpoint_steps(workdir)
+      steps = _common.checkpoint_steps(workdir)
       if not steps:
         raise FileNotFoundError(f'--workdir {str(workdir)!r} has no checkpoints')
       if _CHECKPOINTS.value != ['all']:

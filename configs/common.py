@@ -123,6 +123,8 @@ def edgeconnect(stage: int) -> ml_collections.ConfigDict:
   config.loss.adversarial = 0.1           # INPAINT_ADV_LOSS_WEIGHT
   config.loss.perceptual = 0.1            # CONTENT_LOSS_WEIGHT
   config.loss.style = 250.0               # STYLE_LOSS_WEIGHT
+  config.loss.hole = 0.0                  # not in the paper: + hole x [Liu2018] L_hole (losses.l1_hole)
+  config.loss.ssim = 0.0                  # not in the paper: + ssim x (1 - SSIM(I_comp, I_gt)) (losses.dssim)
   config.loss.allow_missing_vgg = False   # True: train stages 2-4 without perceptual/style (loud warning)
   config.vgg_weights = ''                 # VGG-19: vgg19-dcbb9e9d.pth, .safetensors or converted .npz
 

@@ -138,7 +138,8 @@ def _fmt(value: float | None, digits: int) -> str:
 
 # Column key, header, decimals.
 _COLUMNS = (("l1", "L1 (%) ↓", 2), ("psnr", "PSNR (dB) ↑", 2), ("ssim", "SSIM ↑", 4), ("fid", "FID ↓", 2),
-            ("edge_precision", "edge precision ↑", 4), ("edge_recall", "edge recall ↑", 4))
+            ("edge_precision", "edge precision ↑", 4), ("edge_recall", "edge recall ↑", 4),
+            ("edge_f1", "edge F1 ↑", 4))
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], *, with_border: bool = False) -> str:
@@ -161,7 +162,7 @@ def comparison_table(results: Sequence[EvalResults | Mapping[str, Any]], *,
   Args:
     results: `EvalResults` or their `to_json()` dicts (e.g. several `results.json` files), evaluated on
       the same pairs.
-    metrics_keys: which metrics to show, among l1, psnr, ssim, fid, edge_precision, edge_recall.
+    metrics_keys: which metrics to show, among l1, psnr, ssim, fid, edge_precision, edge_recall, edge_f1.
 
   Raises:
     ValueError: the results were not computed on the same pairs (same files, or same counts per bucket
@@ -203,6 +204,8 @@ def command_line(setup: Mapping[str, Any]) -> str:
   for flag, default in (("masks_per_image", 1), ("limit", None), ("seed", 0)):
     if setup.get(flag, default) != default:
       parts.append(f"--{flag} {setup[flag]}")
+  if setup.get("canny_edges"):
+    parts.append("--canny_edges")
   return " ".join(parts)
 
 
@@ -277,7 +280,7 @@ def _holed_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
              feature_fn: FeatureFn | None = None, edge_sigma: float = 2.0, num_cases: int = 4,
-             progress: bool = True, method: str = "") -> EvalResults:
+             progress: bool = True, method: str = "", canny_edges: bool = False) -> EvalResults:
   """Scores a predictor on image/mask pairs, per hole-ratio bucket and border group.
 
   Args:
@@ -296,6 +299,9 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
     num_cases: how many worst and best pairs (by PSNR) to keep for pictures.
     progress: show a tqdm progress bar.
     method: label stored in the results.
+    canny_edges: for a predictor that returns no edge map, score the Canny edges (sigma `edge_sigma`) of its
+      composite as its edge prediction: the trivial edge baseline an edge model has to beat (e.g. Canny of
+      the Telea-filled image against EdgeConnect's G1).
 
   Returns:
     `EvalResults`.
@@ -335,6 +341,8 @@ def evaluate(predict: Predictor, pairs: Iterable[Any], *, batch_size: int = 8,
       out = np.clip(out, 0.0, 1.0)
       # The composite: known pixels are the ground truth, whatever the predictor returned there.
       comp = np.asarray(losses.composite(out, targets, masks))
+      if edge is None and canny_edges:
+        edge = edges_lib.canny_batch(comp, sigma=edge_sigma)
       l1s = np.asarray(metrics.l1(comp, targets))[:n]
       psnrs = np.asarray(metrics.psnr(comp, targets))[:n]
       ssims = np.asarray(metrics.ssim(comp, targets))[:n]
@@ -401,6 +409,8 @@ def _row(bucket: str, border: str, recs: list[dict[str, Any]], idx: list[int],
     rel = sum(r["edge_relevant"] for r in recs)
     row["edge_precision"] = tp / sel if sel else None
     row["edge_recall"] = tp / rel if rel else None
+    # F1 of the pooled counts, 2 TP / (selected + relevant): 0 when nothing right was predicted.
+    row["edge_f1"] = 2 * tp / (sel + rel) if sel + rel else None
   return row
 
 
@@ -533,7 +543,7 @@ def repeated_source(images: Any, times: int):
 def run(*, method: str, images: str, masks: str, out: str, size: int = 256, checkpoint: str | None = None,
         fid_weights: str | None = None, seed: int = 0, limit: int | None = None, batch_size: int = 8,
         num_cases: int = 4, progress: bool = True, masks_per_image: int = 1,
-        skip_unreadable: bool = False) -> EvalResults:
+        skip_unreadable: bool = False, canny_edges: bool = False) -> EvalResults:
   """Evaluates `method` on the pairs of `images` x `masks` at `size` and writes the results to `out`.
 
   Args:
@@ -553,6 +563,8 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
     masks_per_image: pair every image with this many different masks (see `repeated_source`).
     skip_unreadable: skip undecodable images with a warning instead of failing (an evaluation should
       normally score exactly the set it was given).
+    canny_edges: for a method without an edge model, report the edge precision/recall/F1 of the Canny
+      edges of its composite (see `evaluate`).
 
   Pairing (`jaxinpaint.data.create_eval_pairs`): image k gets mask k of a seeded order that interleaves
   the (bucket, border) groups, so any prefix covers all buckets; with more pairs than masks the masks are
@@ -588,12 +600,12 @@ def run(*, method: str, images: str, masks: str, out: str, size: int = 256, chec
   if fid_weights:
     feature_fn = inception.pretrained(fid_weights)
   results = evaluate(predict, pairs, batch_size=batch_size, feature_fn=feature_fn, num_cases=num_cases,
-                     progress=progress, method=method)
+                     progress=progress, method=method, canny_edges=canny_edges)
   results.skipped_unreadable = sorted(source.corrupt_names)
   model = {"source": checkpoint or info.get("pretrained") or info.get("checkpoint"), "step": info.get("step"),
            "checkpoint": info.get("checkpoint"), "pretrained": info.get("pretrained")}
   results.setup = {"method": method, "images": str(images), "masks": str(masks), "size": int(size), "seed": int(seed),
-                   "limit": limit, "masks_per_image": int(masks_per_image),
+                   "limit": limit, "masks_per_image": int(masks_per_image), "canny_edges": bool(canny_edges),
                    "model": {k: v for k, v in model.items() if v is not None}}
   write_results(results, out)
   return results

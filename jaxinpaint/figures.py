@@ -8,6 +8,9 @@
   PatchMatch | PConv | ground truth), with column titles and a per-row label (bucket, PSNR).
 * `select_cases`: a deterministic, non-cherry-picked choice of evaluation pairs for the grid: the first
   pair of each bucket in pairing order, preferring images not shown yet.
+* `stage_curves`: training metrics of consecutive runs (EdgeConnect's four stages) against cumulative
+  minutes, one panel per metric, smoothed, each stage in its own colour.
+* `edge_picture`: an edge map as shown in the EdgeConnect figure (known edges black, hole edges red).
 * `training_minutes`: training cost per logged step from a workdir's metrics.jsonl (wall clock), or from
   a CPU-time log (`unix_time cpu_seconds` lines sampled from /proc/PID/stat while training).
 
@@ -254,3 +257,79 @@ def comparison_grid(rows: Sequence[Sequence[np.ndarray]], columns: Sequence[str]
       if c == 0 and row_labels is not None:
         ax.set_ylabel(row_labels[r], fontsize=7)
   return _save(fig, path, title=title)
+
+
+def stage_curves(stages: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
+                 panels: Sequence[tuple[str, Sequence[str]]], path: str | os.PathLike, *, smooth: int = 5,
+                 title: str | None = None) -> pathlib.Path:
+  """Draws the training metrics of consecutive runs against cumulative wall-clock minutes.
+
+  Args:
+    stages: (name, metrics.jsonl records) per run, in training order; each run's minutes start where the
+      previous one's ended (its own time from its first to its last record, compilation excluded).
+    panels: (panel title, record keys) per panel; a key missing from a stage's records is skipped there.
+    path: output PNG.
+    smooth: moving-average window (in logged records) of the 'train' records; 1 = raw.
+    title: optional figure title.
+
+  Returns:
+    The written path.
+  """
+  plt = _pyplot()
+  if not stages:
+    raise ValueError('stages: expected at least one (name, records) run')
+  if smooth < 1:
+    raise ValueError(f'smooth must be >= 1, got {smooth}')
+  fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False,
+                           constrained_layout=True)
+  colors = ['tab:blue', 'tab:orange', 'tab:green', 'tab:red', 'tab:purple', 'tab:brown']
+  styles = ['-', '--', ':', '-.']
+  offset = 0.0
+  for k, (name, records) in enumerate(stages):
+    train = [r for r in records if r.get('split') == 'train' and 'time' in r]
+    if not train:
+      raise ValueError(f'stages[{k}] ({name}): no train records with a time')
+    t0 = min(r['time'] for r in train)
+    minutes = np.asarray([offset + (r['time'] - t0) / 60.0 for r in train])
+    for ax, (_, keys) in zip(axes[0], panels):
+      for j, key in enumerate(keys):
+        ys = np.asarray([r.get(key, np.nan) for r in train], np.float64)
+        if np.all(np.isnan(ys)):
+          continue
+        if smooth > 1 and len(ys) >= smooth:
+          kernel = np.ones(smooth) / smooth
+          ys = np.convolve(np.nan_to_num(ys), kernel, mode='valid')
+          xs = minutes[smooth - 1:]
+        else:
+          xs = minutes
+        ax.plot(xs, ys, styles[j % len(styles)], color=colors[k % len(colors)], lw=1.3, label=f'{name}: {key}')
+    offset = float(minutes[-1])
+    for ax in axes[0]:
+      ax.axvline(offset, color='0.7', lw=0.8)
+  for ax, (panel_title, _) in zip(axes[0], panels):
+    ax.set_title(panel_title, fontsize=9)
+    ax.set_xlabel('training minutes (wall clock, cumulative)', fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+      ax.legend(fontsize=6)
+  return _save(fig, path, title=title)
+
+
+def edge_picture(edges: np.ndarray, mask: np.ndarray) -> np.ndarray:
+  """An edge map as an RGB picture: white paper, edges of the known region black, hole grey with its edges red.
+
+  Args:
+    edges: HxW(x1) in [0, 1] (an edge is a value above 0.5, as EdgeConnect's metric binarises).
+    mask: HxW(x1), 1 = known, 0 = hole.
+
+  Returns:
+    float32 HxWx3 in [0, 1].
+  """
+  e = np.asarray(edges, np.float32).reshape(np.shape(edges)[:2]) > 0.5
+  hole = np.asarray(mask, np.float32).reshape(e.shape) <= 0.5
+  out = np.ones(e.shape + (3,), np.float32)
+  out[hole] = 0.9
+  out[e & ~hole] = 0.0
+  out[e & hole] = (0.85, 0.1, 0.1)
+  return out

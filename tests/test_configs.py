@@ -29,6 +29,7 @@ RECIPES = {
     'edgeconnect_places2': common.STAGES,
     'edgeconnect_celeba': common.STAGES,
     'edgeconnect_quickstart': common.STAGES,
+    'edgeconnect_cpu': common.STAGES,
 }
 _HISTORY = re.compile(r'\b(first|second|third|fourth|fifth|this|previous|earlier|last) sessions?\b|'
                       r'\bissue ?#?[0-9]+|github +issue', re.IGNORECASE)
@@ -101,7 +102,7 @@ EDGECONNECT_PAPER = {'loss.edge_adversarial': 1.0, 'loss.feature_matching': 10.0
                      'loss.adversarial': 0.1, 'loss.perceptual': 0.1, 'loss.style': 250.0, 'adam_b1': 0.0,
                      'adam_b2': 0.9, 'd2g_lr': 0.1, 'batch_size': 8, 'image_size': 256,
                      'num_steps': 2_000_000, 'edgeconnect.features': 64, 'edgeconnect.residual_blocks': 8,
-                     'edgeconnect.edge_sigma': 2.0}
+                     'edgeconnect.edge_sigma': 2.0, 'loss.hole': 0.0, 'loss.ssim': 0.0, 'dtype': 'float32'}
 KEY_FIELDS = {
     # Liu et al. 2018 sec. 4: 512x512, batch 6, lr 2e-4 then 5e-5 with frozen encoder BatchNorm.
     'pconv_places2.py': {**PCONV_PAPER, 'image_size': 512, 'batch_size': 6, 'pconv.num_levels': 8,
@@ -137,6 +138,16 @@ KEY_FIELDS = {
                                          'edgeconnect.d_features': 16, 'learning_rate': 1e-3, 'num_steps': 300,
                                          'loss.allow_missing_vgg': True, 'final_eval_limit': None},
     'edgeconnect_quickstart.py:stage4': {'stage': 4, 'learning_rate': 1e-4, 'evaluate_at_end': True},
+    # Natural photos only (never places/psv), the paper's mask mix, Adam(0, 0.9); two labelled extra terms.
+    'edgeconnect_cpu.py:stage1': {'images': str(REPO.parent / 'shared' / 'data' / 'natural'),
+                                  'masks': 'mix:irregular=3,block=1', 'eval_images': 'builtin:heldout',
+                                  'image_size': 64, 'dtype': 'bfloat16', 'adam_b1': 0.0, 'adam_b2': 0.9,
+                                  'edgeconnect.edge_sigma': 2.0, 'loss.hole': 0.0, 'loss.ssim': 0.0,
+                                  'loss.allow_missing_vgg': True, 'learning_rate': 5e-4, 'init_from': ''},
+    'edgeconnect_cpu.py:stage2': {'stage': 2, 'image_size': 64, 'loss.hole': 5.0, 'loss.ssim': 5.0,
+                                  'loss.l1': 1.0, 'loss.adversarial': 0.1, 'learning_rate': 1e-3},
+    'edgeconnect_cpu.py:stage3': {'stage': 3, 'image_size': 128, 'learning_rate': 5e-4},
+    'edgeconnect_cpu.py:stage4': {'stage': 4, 'image_size': 128, 'learning_rate': 1e-4},
 }
 
 
@@ -175,7 +186,8 @@ def test_pconv_unet_needs_a_kernel_size_per_level():
 
 
 @pytest.mark.parametrize('spec', ['pconv_tiny.py', 'pconv_tiny.py:phase2', 'quickstart.py',
-                                  'edgeconnect_quickstart.py:stage1', 'edgeconnect_quickstart.py:stage4'])
+                                  'edgeconnect_quickstart.py:stage1', 'edgeconnect_quickstart.py:stage4',
+                                  'edgeconnect_cpu.py:stage1', 'edgeconnect_cpu.py:stage3'])
 def test_cpu_recipes_pass_the_trainers_validation(spec):
   """They train offline as shipped: built-in photos, generated masks, no VGG weights needed."""
   from jaxinpaint.training import loop  # pylint: disable=import-outside-toplevel

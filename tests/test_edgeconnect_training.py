@@ -296,6 +296,29 @@ def test_stage2_short_run_on_one_batch_reduces_hole_l1_3x(stage4_state):
   assert end * 3 <= start, (start, end)
 
 
+def test_optional_hole_and_ssim_terms_add_to_the_g2_loss(stage4_state):
+  """`loss.hole` and `loss.ssim` (not in the paper) add w x L_hole(output) and w x (1 - SSIM(composite)) in NumPy."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from skimage.metrics import structural_similarity  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  batch, state = stage4_state
+  plain = tiny_config(2)
+  extra = tiny_config(2, **{'loss.hole': 3.0, 'loss.ssim': 2.0})
+  state = _for_stage(plain, state)
+  _, m0 = jax.jit(tasks.build(plain).train_step)(state, batch)
+  _, m1 = jax.jit(tasks.build(extra).train_step)(state, batch)
+  assert 'g2_hole' not in m0 and 'g2_ssim' not in m0
+  out = np.asarray(tasks.build(extra).eval_outputs(state, batch)['image'], np.float64)  # same G2 forward
+  gt, mask = np.asarray(batch['image'], np.float64), np.asarray(batch['mask'], np.float64)
+  hole = np.mean(np.abs((1 - mask) * (out - gt)))  # [Liu2018] L_hole: mean over N x C x H x W
+  comp = mask * gt + (1 - mask) * out
+  ssim = np.mean([structural_similarity(c, g, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False) for c, g in zip(comp, gt)])
+  np.testing.assert_allclose(float(m1['g2_hole']), hole, rtol=2e-3)
+  np.testing.assert_allclose(float(m1['g2_ssim']), 1.0 - ssim, rtol=2e-3, atol=1e-4)
+  np.testing.assert_allclose(float(m1['loss']), float(m0['loss']) + 3.0 * hole + 2.0 * (1.0 - ssim), rtol=2e-3)
+
+
 def test_predict_pipeline_and_edge_metrics(stage4_state):
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel

@@ -156,6 +156,39 @@ def test_edge_precision_recall_inside_the_hole(pairs):
   np.testing.assert_allclose(res.row()["edge_precision"], gt[hole].sum() / hole.sum())
   assert res.row()["edge_recall"] == 1.0
   assert "edge recall" in res.to_markdown()
+  # F1 = harmonic mean of the pooled precision and recall.
+  prec = gt[hole].sum() / hole.sum()
+  np.testing.assert_allclose(res.row()["edge_f1"], 2 * prec / (prec + 1.0), rtol=1e-9)
+  assert "edge F1" in res.to_markdown()
+
+
+def test_canny_edges_scores_canny_of_the_composite(pairs):
+  """The trivial edge baseline: Canny (sigma 2) of the composite, scored against Canny of the ground truth."""
+  from jaxinpaint import edges
+  targets = np.stack([p.image for p in pairs])
+  masks = np.stack([p.mask for p in pairs])[..., None]
+  hole = masks < 0.5
+
+  def counts(pred, gt):
+    tp = np.sum((pred > 0.5) & (gt > 0.5) & hole)
+    return tp, np.sum((pred > 0.5) & hole), np.sum((gt > 0.5) & hole)
+
+  def canny(x):
+    return np.stack([edges.canny(edges.rgb_to_gray(t), sigma=2.0) for t in x])[..., None]
+
+  gt = canny(targets)
+  flat = lambda i, m: np.full_like(i, 0.5)  # a flat grey fill: its composite has edges only at hole borders
+  res = evaluation.evaluate(flat, pairs, batch_size=6, progress=False, canny_edges=True)
+  tp, sel, rel = counts(canny(masks * targets + (1 - masks) * 0.5), gt)
+  row = res.row()
+  np.testing.assert_allclose([row["edge_precision"], row["edge_recall"], row["edge_f1"]],
+                             [tp / sel, tp / rel, 2 * tp / (sel + rel)], rtol=1e-9)
+  assert 0 < row["edge_recall"] < 1
+  # Without the flag a method without an edge model reports no edge columns.
+  assert "edge_f1" not in evaluation.evaluate(flat, pairs, batch_size=6, progress=False).row()
+  # The ground truth itself as the fill reproduces its edges inside the hole exactly.
+  res = evaluation.evaluate(lambda i, m: targets, pairs, batch_size=6, progress=False, canny_edges=True)
+  assert res.row()["edge_f1"] == 1.0
 
 
 def test_bad_input(pairs):

@@ -94,3 +94,30 @@ def test_comparison_grid_png(tmp_path):
     figures.comparison_grid([rows[0], rows[1][:5]], cols, tmp_path / 'bad.png')
   with pytest.raises(ValueError, match='row_labels'):
     figures.comparison_grid(rows, cols, tmp_path / 'bad.png', row_labels=['a'])
+
+
+def test_stage_curves_png(tmp_path):
+  import matplotlib.image as mpimg
+  s1 = [{'split': 'train', 'step': 50 * i, 'time': 1000.0 + 30 * i, 'edge_precision': 0.1 + 0.01 * i}
+        for i in range(12)]
+  s2 = [{'split': 'train', 'step': 50 * i, 'time': 5000.0 + 60 * i, 'g2_l1': 1.0 / (i + 1)} for i in range(12)]
+  panels = [('edge model', ['edge_precision']), ('completion', ['g2_l1'])]
+  path = figures.stage_curves([('stage 1', s1), ('stage 2', s2)], panels, tmp_path / 'c.png', smooth=3)
+  img = mpimg.imread(path)
+  assert img.shape[1] > img.shape[0] and img[..., :3].std() > 0.01
+  with pytest.raises(ValueError, match='stages'):
+    figures.stage_curves([], panels, tmp_path / 'x.png')
+  with pytest.raises(ValueError, match=r'stages\[0\]'):
+    figures.stage_curves([('s', [{'split': 'eval', 'step': 1}])], panels, tmp_path / 'x.png')
+
+
+def test_edge_picture_colours():
+  edges = np.zeros((4, 4), np.float32)
+  edges[0, 0] = edges[3, 3] = 1.0
+  mask = np.ones((4, 4, 1), np.float32)
+  mask[2:, 2:] = 0.0  # hole at the bottom right
+  pic = figures.edge_picture(edges, mask)
+  np.testing.assert_array_equal(pic[0, 0], [0, 0, 0])             # known edge: black
+  np.testing.assert_allclose(pic[3, 3], [0.85, 0.1, 0.1])          # hole edge: red
+  np.testing.assert_allclose(pic[2, 2], [0.9, 0.9, 0.9])           # hole without edge: grey
+  np.testing.assert_array_equal(pic[0, 1], [1, 1, 1])             # known, no edge: white

@@ -154,6 +154,28 @@ def test_feature_fn_is_a_pytree_and_layers_option_truncates(torch_vggs):
   np.testing.assert_allclose(float(pooled_mean(only, x)), float(jnp.mean(full["pool2"])), rtol=1e-5)
 
 
+def test_bfloat16_features_and_input_gradient_match_float32():
+  """Mixed precision: bf16 convolutions, float32 weights and float32 outputs, within bf16 rounding of fp32."""
+  params = vgg.init_random_params(jax.random.PRNGKey(0), depth=19)
+  layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+  f32 = vgg.from_params(params, depth=19, layers=layers)
+  bf16 = vgg.from_params(params, depth=19, layers=layers, dtype=jnp.bfloat16)
+  x = jnp.asarray(np.random.default_rng(1).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32))
+  want, got = f32(x), bf16(x)
+  for name in layers:
+    assert got[name].dtype == jnp.float32, name
+    scale = float(jnp.max(jnp.abs(want[name])))
+    err = float(jnp.max(jnp.abs(got[name] - want[name]))) / scale
+    # bf16 keeps 8 bits of mantissa (relative rounding 2**-9 per value); errors grow with depth but stay
+    # within a few percent of the layer's range. A float32 network (dtype ignored) would give ~1e-7.
+    assert 1e-5 < err < 0.05, (name, err)
+  # The perceptual/style losses back-propagate into the image through the frozen network.
+  loss = lambda fn, img: sum(jnp.mean(v ** 2) for v in fn(img).values())
+  g32, g16 = jax.grad(lambda img: loss(f32, img))(x), jax.grad(lambda img: loss(bf16, img))(x)
+  cos = float(jnp.sum(g32 * g16) / (jnp.linalg.norm(g32) * jnp.linalg.norm(g16)))
+  assert g16.dtype == jnp.float32 and cos > 0.99, cos
+
+
 # ------------------------------------------------------------------------ errors (no torch needed)
 
 

@@ -26,6 +26,7 @@ import functools
 import os
 import pathlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -124,6 +125,9 @@ class VGG(nn.Module):
       inputs of at least 32x32; a 16x16 input stops after ``relu5_*``, like torch would fail at
       ``pool5``).
     precision: `jax.lax.Precision` for the convolutions (None: backend default).
+    dtype: compute dtype of the convolutions (None: float32). With bfloat16 the convolutions run in bf16
+      (what PyTorch autocast does with a VGG loss network); the weights stay float32 and every returned
+      activation is cast to float32, so the perceptual/style losses are computed in float32.
 
   Call: ``model.apply({'params': params}, x)`` with ``x`` NHWC RGB in [0, 1] ->
   ``dict[name, NHWC array]``.
@@ -131,6 +135,7 @@ class VGG(nn.Module):
   depth: int = 16
   layers: tuple[str, ...] | None = None
   precision: jax.lax.Precision | None = None
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
@@ -163,13 +168,13 @@ class VGG(nn.Module):
 
     def emit(name: str, value: jax.Array) -> bool:
       if name in wanted:
-        out[name] = value
+        out[name] = value.astype(jnp.promote_types(value.dtype, jnp.float32))
       return name == names[last]
 
     for block, count in enumerate(BLOCKS[self.depth], start=1):
       for i in range(1, count + 1):
         h = nn.Conv(WIDTHS[block - 1], (3, 3), padding=((1, 1), (1, 1)), precision=self.precision,
-                    name=f"conv{block}_{i}")(h)
+                    dtype=self.dtype, param_dtype=jnp.float32, name=f"conv{block}_{i}")(h)
         h = nn.relu(h)
         if emit(f"relu{block}_{i}", h):
           return out
@@ -207,8 +212,8 @@ def load_params(path: str | os.PathLike, *, depth: int = 16) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _apply_fn(depth: int, layers: tuple[str, ...] | None,
-              precision: jax.lax.Precision | None) -> Callable:
-  model = VGG(depth=depth, layers=layers, precision=precision)
+              precision: jax.lax.Precision | None, dtype: Any = None) -> Callable:
+  model = VGG(depth=depth, layers=layers, precision=precision, dtype=dtype)
 
   @jax.jit
   def apply(params, x):
@@ -220,15 +225,16 @@ def _apply_fn(depth: int, layers: tuple[str, ...] | None,
 
 
 def from_params(params, *, depth: int = 16, layers: Sequence[str] | None = None,
-                precision: jax.lax.Precision | None = None) -> FeatureFn:
+                precision: jax.lax.Precision | None = None, dtype: Any = None) -> FeatureFn:
   """Feature function over given Flax params (e.g. from `load_params`); see `pretrained`."""
   layers = None if layers is None else tuple(layers)
+  dtype = None if dtype is None else jnp.dtype(dtype)
   params = jax.tree.map(jnp.asarray, params)
-  return jax.tree_util.Partial(_apply_fn(depth, layers, precision), params)
+  return jax.tree_util.Partial(_apply_fn(depth, layers, precision, dtype), params)
 
 
 def pretrained(path: str | os.PathLike, *, depth: int = 16, layers: Sequence[str] | None = None,
-               precision: jax.lax.Precision | None = None) -> FeatureFn:
+               precision: jax.lax.Precision | None = None, dtype: Any = None) -> FeatureFn:
   """Frozen, jittable VGG feature function with ImageNet weights ported from ``path``.
 
   Args:
@@ -238,6 +244,7 @@ def pretrained(path: str | os.PathLike, *, depth: int = 16, layers: Sequence[str
     depth: 16 or 19; must match the file.
     layers: restrict the outputs (and the computation) to these names; default all.
     precision: convolution precision (None: backend default).
+    dtype: convolution compute dtype (None: float32; bfloat16 for mixed precision, see `VGG`).
 
   Returns:
     ``features(x) -> dict[str, jax.Array]`` for NHWC RGB ``x`` in [0, 1], keys ``relu1_1`` ...
@@ -251,7 +258,7 @@ def pretrained(path: str | os.PathLike, *, depth: int = 16, layers: Sequence[str
     ValueError: wrong architecture, missing/mis-shaped parameter, truncated or corrupt file.
   """
   return from_params(load_params(path, depth=depth), depth=depth, layers=layers,
-                     precision=precision)
+                     precision=precision, dtype=dtype)
 
 
 def missing_weights_message(depth: int, purpose: str, path: str | os.PathLike | None = None) -> str:
@@ -272,7 +279,7 @@ def missing_weights_message(depth: int, purpose: str, path: str | os.PathLike | 
 
 def require_weights(path: str | os.PathLike | None, *, depth: int = 16, purpose: str = "training",
                     layers: Sequence[str] | None = None,
-                    precision: jax.lax.Precision | None = None) -> FeatureFn:
+                    precision: jax.lax.Precision | None = None, dtype: Any = None) -> FeatureFn:
   """Like `pretrained`, but with a how-to-get-the-weights error when ``path`` is unset or missing.
 
   Trainers call this so that a run never silently uses random VGG features.
@@ -281,7 +288,7 @@ def require_weights(path: str | os.PathLike | None, *, depth: int = 16, purpose:
     path: the configured weights file, or None/"" when none is configured.
     depth: 16 (Partial Convolutions) or 19 (EdgeConnect).
     purpose: what needs the weights, e.g. ``"the PConv perceptual/style loss"``; used in the error.
-    layers, precision: see `pretrained`.
+    layers, precision, dtype: see `pretrained`.
 
   Raises:
     FileNotFoundError: ``path`` is None/empty or does not exist; the message says where to get and
@@ -291,7 +298,8 @@ def require_weights(path: str | os.PathLike | None, *, depth: int = 16, purpose:
   _check_depth(depth)
   if not path or not pathlib.Path(path).expanduser().exists():
     raise FileNotFoundError(missing_weights_message(depth, purpose, path or None))
-  return pretrained(pathlib.Path(path).expanduser(), depth=depth, layers=layers, precision=precision)
+  return pretrained(pathlib.Path(path).expanduser(), depth=depth, layers=layers, precision=precision,
+                    dtype=dtype)
 
 
 def init_random_params(rng: jax.Array, *, depth: int = 16) -> dict:

@@ -14,6 +14,8 @@ following the authors' released code (knazeri/edge-connect `src/models.py`, `src
   region (250); discriminator = (real + fake) / 2; `config.edgeconnect.gan_type` 'nsgan' | 'lsgan' | 'hinge'.
   The VGG-19 terms need ImageNet weights (`config.vgg_weights`); without them training refuses to start
   unless `config.loss.allow_missing_vgg=True`, which drops the two terms (`warnings` says so loudly).
+  Two optional completion terms that are NOT in the paper (weights 0 by default): `config.loss.hole` x
+  PConv's hole L1 and `config.loss.ssim` x (1 - SSIM) of the composite (docs/edgeconnect_quality.md).
 * Per step: generators forward once (one spectral-norm power iteration of G1), then each discriminator's
   Adam update on (real, fake.detach()), then the generators' Adam update whose loss uses the discriminator
   parameters from *before* that step's update (the reference computes `gen_fake` before `dis_optimizer.step`).
@@ -73,13 +75,18 @@ def _uses_vgg(config: Config) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def _feature_fn(path: str):
+def _feature_fn(path: str, dtype: str):
   layers = tuple(sorted(set(losses.EDGECONNECT_PERCEPTUAL_LAYERS) | set(losses.EDGECONNECT_STYLE_LAYERS)))
-  return vgg.require_weights(path, depth=19, purpose='the EdgeConnect perceptual/style loss', layers=layers)
+  # In the model's compute dtype (bf16 convolutions under mixed precision, as autocast runs the authors'
+  # VGG-19); features and losses float32.
+  return vgg.require_weights(path, depth=19, purpose='the EdgeConnect perceptual/style loss', layers=layers,
+                             dtype=dtype)
 
 
 def feature_fn(config: Config):
-  return _feature_fn(str(config.vgg_weights)) if _uses_vgg(config) else None
+  if not _uses_vgg(config):
+    return None
+  return _feature_fn(str(config.vgg_weights), base.compute_dtype(config).name)
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -195,6 +202,15 @@ def _g_loss(config, models, d_vars, real_feats, batch, outs):
       terms['g2_perceptual'] = losses.edgeconnect_perceptual(y, image, feature_fn=fn)
       terms['g2_style'] = losses.edgeconnect_style(y, image, feature_fn=fn, mask=mask)
       total = total + w.perceptual * terms['g2_perceptual'] + w.style * terms['g2_style']
+    # Optional terms NOT in [Nazeri2019], for runs without VGG weights (both 0 by default): PConv's hole L1
+    # ([Liu2018] L_hole) moves the weight of the per-pixel loss into the hole, the only region the composite
+    # shows, and 1 - SSIM of the composite trains the metric the evaluator reports.
+    if w.get('hole', 0.0):
+      terms['g2_hole'] = losses.l1_hole(y, image, mask)
+      total = total + w.hole * terms['g2_hole']
+    if w.get('ssim', 0.0):
+      terms['g2_ssim'] = losses.dssim(losses.composite(y, image, mask), image)
+      total = total + w.ssim * terms['g2_ssim']
   return total, (terms, new_spectral)
 
 

@@ -68,13 +68,17 @@ def uses_vgg(config: Config) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def _feature_fn(path: str):
+def _feature_fn(path: str, dtype: str):
   # Only the layers the loss reads (pool1..pool3): the rest of VGG-16 would be computed for nothing.
-  return vgg.pretrained(path, depth=16, layers=tuple(losses.PCONV_FEATURE_LAYERS))
+  # The loss network computes in the model's dtype (bf16 convolutions under mixed precision, float32
+  # features and losses).
+  return vgg.pretrained(path, depth=16, layers=tuple(losses.PCONV_FEATURE_LAYERS), dtype=dtype)
 
 
 def feature_fn(config: Config):
-  return _feature_fn(str(config.vgg_weights)) if uses_vgg(config) else None
+  if not uses_vgg(config):
+    return None
+  return _feature_fn(str(config.vgg_weights), base.compute_dtype(config).name)
 
 
 def loss_fn(config: Config, output, target, mask):
