@@ -298,7 +298,7 @@ def stage_curves(stages: Sequence[tuple[str, Sequence[Mapping[str, Any]]]],
           continue
         if smooth > 1 and len(ys) >= smooth:
           kernel = np.ones(smooth) / smooth
-          ys = np.convolve(np.nan_to_num(ys), kernel, mode='valid')
+          ys = np.convolve(ys, kernel, mode='valid')  # a window with a missing record is a gap, not a dip
           xs = minutes[smooth - 1:]
         else:
           xs = minutes
