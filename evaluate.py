@@ -28,6 +28,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from jaxinpaint import cli
 from jaxinpaint import data
 from jaxinpaint import evaluation
 
@@ -105,8 +106,5 @@ if __name__ == "__main__":
   # absl flags use underscores; accept the documented --fid-weights spelling too.
   sys.argv = [a.replace("--fid-weights", "--fid_weights", 1) if a.startswith("--fid-weights") else a
               for a in sys.argv]
-  if any(a in ("-h", "-?", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
-    flags.FLAGS(sys.argv[:1])  # absl's own --help exits with status 1
-    print(f"{__doc__.strip()}\n\nFlags:\n{flags.FLAGS.main_module_help()}")
-    sys.exit(0)
+  cli.exit_with_help_if_asked(sys.argv, __doc__)
   app.run(main)

@@ -21,6 +21,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from jaxinpaint import cli
 from jaxinpaint import data
 from jaxinpaint import training
 from jaxinpaint.training import mesh
@@ -33,7 +34,6 @@ _VERBOSE = flags.DEFINE_bool('verbose_logs', False, 'Keep absl/orbax INFO loggin
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-_HELP_FLAGS = ('-h', '-?', '--help', '--helpshort', '--helpfull')
 _unreadable: set[str] = set()  # messages of the unreadable images reported so far (one line per file)
 
 
@@ -49,9 +49,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def _parse_flags(argv):
   """absl flag parsing, but config mistakes (unknown field, wrong type) become one line, not a traceback."""
-  if any(a in _HELP_FLAGS for a in argv[1:]):  # absl's own --help exits with status 1
-    print(__doc__.strip() + '\n\nFlags:\n' + flags.FLAGS.main_module_help())
-    sys.exit(0)
+  cli.exit_with_help_if_asked(argv, __doc__)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

@@ -34,6 +34,7 @@ from absl import flags
 from absl import logging
 
 import _common
+from jaxinpaint import cli
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _DATA = _REPO.parent / 'shared' / 'data'
@@ -47,6 +48,7 @@ _EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/edgeconnect_eval', 'Cache of e
 _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where the two PNGs are written.')
 (_IMAGE_FOLDERS, _MASKS, _SIZE, _MASKS_PER_IMAGE, _SEED, _LIMIT,
  _BASELINES) = _common.define_evaluation_pair_flags(_DATA)
+flags.adopt_module_key_flags(_common)  # listed by --help with this script's own flags
 _NUM_CASES = flags.DEFINE_integer('num_cases', 6, 'Rows of the comparison figure.')
 _TABLE = flags.DEFINE_string('table', None, 'Also write the two markdown tables here.')
 _NO_EVAL = flags.DEFINE_bool('no_eval', False, 'Only use results already in --eval_dir (fail on missing ones).')
@@ -177,4 +179,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  cli.exit_with_help_if_asked(sys.argv, __doc__)
   app.run(main)

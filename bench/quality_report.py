@@ -32,6 +32,7 @@ from absl import flags
 from absl import logging
 
 import _common
+from jaxinpaint import cli
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 _DATA = _REPO.parent / 'shared' / 'data'
@@ -44,6 +45,7 @@ _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where quality_cu
                                'quality_comparison.png are written.')
 (_IMAGE_FOLDERS, _MASKS, _SIZE, _MASKS_PER_IMAGE, _SEED, _LIMIT,
  _BASELINES) = _common.define_evaluation_pair_flags(_DATA)
+flags.adopt_module_key_flags(_common)  # listed by --help with this script's own flags
 _CHECKPOINTS = flags.DEFINE_list('checkpoints', ['all'], "Checkpoint steps for the curve ('all' = every kept one).")
 _CPU_LOG = flags.DEFINE_list('cpu_log', None, "Optional 'unix_time cpu_seconds' logs of the trainer processes, one "
                              'per --workdir (x axis in CPU-minutes instead of wall-clock minutes).')
@@ -206,4 +208,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  cli.exit_with_help_if_asked(sys.argv, __doc__)
   app.run(main)

@@ -43,7 +43,11 @@ def create_manager(workdir: str | pathlib.Path, *, keep: int = 3, keep_best: int
       preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
       create=not read_only, read_only=read_only, enable_async_checkpointing=False,
       cleanup_tmp_directories=not read_only)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
+  manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
+  # Orbax creates a new checkpoint directory in a background thread; a run that stops right away (a config
+  # error reported before training) would otherwise exit under it and print the thread's traceback.
+  manager.wait_until_finished()
+  return manager
 
 
 def _gather_json(obj: Any) -> list[Any]:

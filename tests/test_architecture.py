@@ -12,7 +12,7 @@ The layers (README "Layout", DESIGN.md), each importing only from the layers bel
   checkpoint       jaxinpaint.checkpoint
   tasks            jaxinpaint.tasks (one module per model, reached through the registry)
   models, losses   jaxinpaint.models, jaxinpaint.losses
-  building blocks  layers, convs, xla_cpu, metrics, masks, edges, data, weights, baselines, figures
+  building blocks  layers, convs, xla_cpu, metrics, masks, edges, data, weights, baselines, figures, cli
 
 Every import counts: module level and inside functions, `import x`, `from x import y` (an edge to the
 submodule `x.y` when it is one, else to `x`), `importlib.import_module('...')` and any other string
@@ -36,7 +36,7 @@ ENTRY_SCRIPTS = ('train.py', 'evaluate.py')
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('building blocks', ('jaxinpaint', 'jaxinpaint.xla_cpu', 'jaxinpaint.convs', 'jaxinpaint.layers',
                          'jaxinpaint.metrics', 'jaxinpaint.masks', 'jaxinpaint.edges', 'jaxinpaint.data',
-                         'jaxinpaint.baselines', 'jaxinpaint.figures', 'jaxinpaint.weights.*')),
+                         'jaxinpaint.baselines', 'jaxinpaint.figures', 'jaxinpaint.cli', 'jaxinpaint.weights.*')),
     ('models, losses', ('jaxinpaint.models.*', 'jaxinpaint.losses.*')),
     ('tasks', ('jaxinpaint.tasks.*',)),
     ('checkpoint', ('jaxinpaint.checkpoint',)),

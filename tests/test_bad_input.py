@@ -151,6 +151,8 @@ def test_weights_info_on_random_bytes(tmp_path, name):
 @pytest.mark.parametrize('script,needles', [
     ('train.py', ['--config', '--workdir', '--config.FIELD=VALUE', 'configs/', ':phase2']),
     ('evaluate.py', ['--method', '--images', '--masks', '--out', '--skip_unreadable', '--compare']),
+    ('bench/quality_report.py', ['--workdir', '--eval_dir', '--masks_per_image', 'docs/quality.md']),
+    ('bench/edgeconnect_report.py', ['--workdirs', '--pconv', '--masks_per_image', 'edgeconnect_quality.md']),
 ])
 def test_help_exits_0_and_lists_the_flags(script, needles):
   for flag in ('--help', '-h'):
@@ -213,6 +215,16 @@ def test_train_unreadable_image_one_clean_warning_and_counted(tmp_path):
   assert 'CorruptImageWarning' not in proc.stderr and 'data.py' not in proc.stderr
   assert 'skipped 1 unreadable image file(s)' in proc.stdout
 
+
+
+def test_train_phase2_without_init_from_is_one_error_line_in_a_new_workdir(tmp_path):
+  # A new workdir: the checkpoint manager creates its directory in a background thread, and a run that
+  # stops at once must not exit under that thread (which printed an orbax traceback after the error).
+  proc = _run('train.py', '--config', 'configs/pconv_tiny.py:phase2', '--workdir', tmp_path / 'new_run',
+              '--noprogress')
+  assert proc.returncode == 1, proc.stderr
+  line = _one_error_line(proc.stderr, '--config.init_from=WORKDIR', str(tmp_path / 'new_run' / 'checkpoints'))
+  assert line.startswith('train.py: error: config.phase=2 fine-tunes a phase-1 model')
 
 # ------------------------------------------------------------------------------- every image PIL reads
 
