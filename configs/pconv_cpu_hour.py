@@ -8,6 +8,8 @@ Expected cost: 56 wall-minutes on an idle 2-core machine (103 CPU-minutes of the
 plus a 1 - SSIM term). Result on the 297 Places2/PSV evaluation pairs: 25.75 dB / 0.8419 SSIM, best of
 Telea/NS/PatchMatch on both in every hole-ratio bucket except SSIM in (0.1, 0.2] (docs/quality.md: the
 commands above, then `python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft`).
+With `--config.dtype=bfloat16` on both commands the same recipe ran in 53.9 minutes and scored 25.78 dB / 0.8420
+(every bucket within 0.03 dB; docs/quality.md, "bf16 against float32").
 
 Training data: the 524 real photos of `../shared/data/natural` (BSDS500 + Kodak24), random crops at native
 resolution; masks: the procedural irregular generator mixed with EdgeConnect's blocks. Never the evaluation
