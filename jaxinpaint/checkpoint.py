@@ -14,7 +14,9 @@ mid-save leaves no half checkpoint behind (it is cleaned up on the next start). 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import pathlib
 from typing import Any
 
@@ -42,12 +44,27 @@ def create_manager(workdir: str | pathlib.Path, *, keep: int = 3, keep_best: int
   options = ocp.CheckpointManagerOptions(
       preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
       create=not read_only, read_only=read_only, enable_async_checkpointing=False,
-      cleanup_tmp_directories=not read_only)
-  manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
+      cleanup_tmp_directories=not read_only, save_interval_steps=0 if read_only else 1)
+  # Reading a workdir (evaluation, inference) is what read_only is for: orbax's warning that the directory is
+  # read only would be printed on every load, so it is dropped while the manager is built.
+  quiet = _drop_warnings(logging.getLogger('absl')) if read_only else contextlib.nullcontext()
+  with quiet:
+    manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
   # Orbax creates a new checkpoint directory in a background thread; a run that stops right away (a config
   # error reported before training) would otherwise exit under it and print the thread's traceback.
   manager.wait_until_finished()
   return manager
+
+
+@contextlib.contextmanager
+def _drop_warnings(logger: logging.Logger):
+  """Drops the records of `logger` below ERROR inside the block."""
+  only_errors = lambda record: record.levelno >= logging.ERROR  # noqa: E731
+  logger.addFilter(only_errors)
+  try:
+    yield
+  finally:
+    logger.removeFilter(only_errors)
 
 
 def _gather_json(obj: Any) -> list[Any]:

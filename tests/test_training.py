@@ -131,6 +131,23 @@ def test_checkpoint_retention_keeps_latest_and_best(tmp_path):
   manager.close()
 
 
+
+def test_reading_a_workdir_logs_no_orbax_warnings(tmp_path, caplog):
+  """A read-only manager (evaluation, inference) loads without orbax's per-load warnings; errors still pass."""
+  import logging  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import checkpoint as ckpt  # pylint: disable=import-outside-toplevel
+  writer = ckpt.create_manager(tmp_path, keep=2, keep_best=0)
+  ckpt.save(writer, 1, {'w': jnp.ones((2,))}, data_state=None, config={'model': 'x'})
+  writer.close()
+  with caplog.at_level(logging.INFO, logger='absl'):
+    reader = ckpt.create_manager(tmp_path, read_only=True, keep_best=0)
+  assert reader.latest_step() == 1 and ckpt.read_config(reader, 1) == {'model': 'x'}
+  reader.close()
+  assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
+  logging.getLogger('absl').error('still shown')  # the filter is gone after construction
+  assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == ['still shown']
+
 def test_sigkill_between_checkpoints_then_resume(tmp_path, reference_run, kill_when_hanging):
   ref_dir, ref = reference_run
   wd, out = tmp_path / 'wd', tmp_path / 'final.npz'
