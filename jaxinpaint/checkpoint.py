@@ -50,9 +50,13 @@ def create_manager(workdir: str | pathlib.Path, *, keep: int = 3, keep_best: int
   quiet = _drop_warnings(logging.getLogger('absl')) if read_only else contextlib.nullcontext()
   with quiet:
     manager = ocp.CheckpointManager(checkpoint_dir(workdir), options=options, item_names=ITEMS)
-  # Orbax creates a new checkpoint directory in a background thread; a run that stops right away (a config
-  # error reported before training) would otherwise exit under it and print the thread's traceback.
+  # Orbax cleans up unfinished temporary checkpoints of earlier runs in a background thread and awaits it only
+  # in its first save; a run that stops right away (a config error reported before training) would exit under
+  # that thread and print its traceback. Await it here (a private method: skipped if orbax renames it).
   manager.wait_until_finished()
+  await_cleanup = getattr(manager, '_maybe_await_cleanup_tmp_directory', None)
+  if await_cleanup is not None:
+    await_cleanup()
   return manager
 
 
