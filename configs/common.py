@@ -84,6 +84,8 @@ def pconv(phase: int) -> ml_collections.ConfigDict:
   config.warmup_steps = 0
   config.lr_schedule = 'constant'  # the paper's fixed lr per phase; 'cosine' decays to lr_final_fraction x lr
   config.lr_final_fraction = 0.0
+  config.lr_drop_steps = ()        # the lr x lr_drop_factor at each of these steps
+  config.lr_drop_factor = 0.1
   config.num_steps = 600_000 if phase == 1 else 200_000
 
   return config
@@ -133,6 +135,9 @@ def edgeconnect(stage: int) -> ml_collections.ConfigDict:
   config.d2g_lr = 0.1
   config.adam_b1 = 0.0
   config.adam_b2 = 0.9
+  config.warmup_steps = 0
+  config.lr_schedule = 'constant'         # the paper's; 'cosine' decays to lr_final_fraction x lr at num_steps
+  config.lr_final_fraction = 0.0
   config.lr_drop_steps = ()               # e.g. (1_000_000, 1_500_000): 1e-4 -> 1e-5 -> 1e-6
   config.lr_drop_factor = 0.1
   config.num_steps = 2_000_000            # the authors' MAX_ITERS

@@ -354,6 +354,8 @@ def test_config_validation_and_vgg_requirement(capsys):
     tasks.build(tiny_config(1, **{'edgeconnect.gan_type': 'wgan'})).validate()
   with pytest.raises(ValueError, match='image_size'):
     tasks.build(tiny_config(1, image_size=30)).validate()
+  with pytest.raises(ValueError, match="config.lr_schedule must be 'constant' or 'cosine', got 'step'"):
+    tasks.build(tiny_config(1, lr_schedule='step')).validate()
   with pytest.raises(ValueError, match='VGG-19'):
     tasks.build(tiny_config(2, **{'loss.allow_missing_vgg': False})).validate()
   tasks.build(tiny_config(1, **{'loss.allow_missing_vgg': False})).validate()  # stage 1 needs no VGG

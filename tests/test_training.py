@@ -239,6 +239,44 @@ def test_learning_rate_schedules_match_formula():
   config.lr_schedule = 'constant'
   got = np.array([float(pconv.learning_rate_schedule(config)(s)) for s in steps])
   np.testing.assert_allclose(got, np.minimum(steps / warm, 1) * lr, rtol=1e-6)
+  # Drops multiply either shape by the factor once per boundary passed (optax: from the boundary step on).
+  config.lr_drop_steps, config.lr_drop_factor = (35, 85), 0.1
+  drop = 0.1 ** ((steps >= 35).astype(int) + (steps >= 85).astype(int))
+  got = np.array([float(pconv.learning_rate_schedule(config)(s)) for s in steps])
+  np.testing.assert_allclose(got, np.minimum(steps / warm, 1) * lr * drop,
+                             rtol=1e-5)
+  config.lr_schedule = 'cosine'
+  got = np.array([float(pconv.learning_rate_schedule(config)(s)) for s in steps])
+  np.testing.assert_allclose(got, want * drop, rtol=1e-5, atol=1e-12)
+
+
+def test_edgeconnect_optimizers_follow_the_shared_schedule():
+  """EdgeConnect's Adam(b1=0, b2=0.9) under a constant gradient moves each parameter by exactly lr(t) per step
+  (m = g and the bias-corrected v = g^2), so the steps it takes are the schedule: G at lr, D at d2g_lr x lr."""
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  from configs import edgeconnect_quickstart  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import edgeconnect  # pylint: disable=import-outside-toplevel
+  config = edgeconnect_quickstart.get_config('stage2')
+  config.unlock()
+  lr, warm, total = 1e-3, 4, 20
+  config.update(dict(learning_rate=lr, warmup_steps=warm, num_steps=total, lr_schedule='cosine',
+                     lr_final_fraction=0.0, lr_drop_steps=(12,), lr_drop_factor=0.5, d2g_lr=0.1))
+  steps = np.arange(total)
+  t = np.clip((steps - warm) / (total - warm), 0, 1)
+  want = np.where(steps < warm, lr * steps / warm, lr * 0.5 * (1 + np.cos(np.pi * t))) * np.where(steps >= 12, 0.5, 1)
+  for name, scale in (('g2', 1.0), ('d2', 0.1)):
+    opt = edgeconnect.make_optimizers(config)[name]
+    params, grad = jnp.full((3,), 2.0), jnp.array([1.0, -3.0, 0.5])
+    state, moved = opt.init(params), []
+    for _ in steps:
+      upd, state = opt.update(grad, state, params)
+      moved.append(np.abs(np.asarray(upd)))
+      params = optax.apply_updates(params, upd)
+    moved = np.asarray(moved)
+    np.testing.assert_allclose(moved.min(1), moved.max(1), rtol=1e-4, atol=1e-9)  # sign steps: |g| drops out
+    moved = moved.max(1)
+    np.testing.assert_allclose(moved, scale * want, rtol=1e-4, atol=1e-9, err_msg=name)
 
 
 # ------------------------------------------------------------------ bad configs

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
 Config = ml_collections.ConfigDict
 
@@ -142,6 +143,40 @@ def compute_dtype(config: Config) -> jnp.dtype:
   if name not in COMPUTE_DTYPES:
     raise ValueError(f'config.dtype={name!r}: expected one of {", ".join(COMPUTE_DTYPES)}')
   return jnp.dtype(name)
+
+
+LR_SCHEDULES = ('constant', 'cosine')
+
+
+def learning_rate_schedule(config: Config, *, scale: float = 1.0) -> optax.Schedule:
+  """The lr of every optimiser of a run: `scale` x `config.learning_rate` shaped by the schedule fields.
+
+  * `config.warmup_steps` (default 0): linear warm-up from 0.
+  * `config.lr_schedule` 'constant' (default; both papers' fixed lr) or 'cosine' (after the warm-up, a
+    half-cosine down to `config.lr_final_fraction` (default 0) x lr at `config.num_steps`).
+  * `config.lr_drop_steps` (default none): the lr is multiplied by `config.lr_drop_factor` (default 0.1) at each
+    of these steps (EdgeConnect's manual 1e-4 -> 1e-5 drops; PConv's fine-tuning is a new run instead).
+
+  Raises a one-line ValueError for an unknown `config.lr_schedule`.
+  """
+  lr = float(config.learning_rate) * scale
+  warmup = int(config.get('warmup_steps', 0))
+  kind = config.get('lr_schedule', 'constant')
+  if kind not in LR_SCHEDULES:
+    raise ValueError(f'config.lr_schedule must be {" or ".join(map(repr, LR_SCHEDULES))}, got {kind!r}')
+  if kind == 'cosine':
+    shape = optax.warmup_cosine_decay_schedule(
+        0.0 if warmup > 0 else lr, lr, warmup, max(int(config.num_steps), warmup + 1),
+        end_value=lr * float(config.get('lr_final_fraction', 0.0)))
+  elif warmup > 0:
+    shape = optax.linear_schedule(0.0, lr, warmup)
+  else:
+    shape = optax.constant_schedule(lr)
+  drops = {int(s): float(config.get('lr_drop_factor', 0.1)) for s in config.get('lr_drop_steps', ()) or ()}
+  if not drops:
+    return shape
+  factor = optax.piecewise_constant_schedule(1.0, drops)
+  return lambda step: shape(step) * factor(step)
 
 
 def check(task: Any, *, source: str) -> None:

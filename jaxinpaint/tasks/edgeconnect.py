@@ -23,6 +23,8 @@ following the authors' released code (knazeri/edge-connect `src/models.py`, `src
   power-iteration vectors advance three times.
 * Optax Adam(b1=0, b2=0.9); G lr `config.learning_rate` (1e-4), D lr = `config.d2g_lr` (0.1) x G lr; the lr
   is multiplied by `config.lr_drop_factor` (0.1) at each step in `config.lr_drop_steps` (1e-4 -> 1e-5 -> 1e-6).
+  Warm-up and a cosine decay (`config.lr_schedule`) are available as for PConv (`base.learning_rate_schedule`);
+  the paper's schedule is the constant one.
 * Every state holds all four networks (G1, D1, G2, D2) so the stages chain: `config.init_from` = the previous
   stage's workdir copies all networks (fresh optimisers, step 0), e.g. stage 1 -> 2 carries G1 along.
 
@@ -107,16 +109,11 @@ def _apply(model, variables, x, *, train: bool):
   return model.apply(variables, x, train=train), variables
 
 
-def _schedule(config: Config, scale: float):
-  boundaries = {int(s): float(config.lr_drop_factor) for s in config.get('lr_drop_steps', ()) or ()}
-  return optax.piecewise_constant_schedule(float(config.learning_rate) * scale, boundaries)
-
-
 def make_optimizers(config: Config) -> dict[str, optax.GradientTransformation]:
   out = {}
   for name in TRAINED[config.stage]:
     scale = float(config.d2g_lr) if name.startswith('d') else 1.0
-    out[name] = optax.adam(_schedule(config, scale), b1=float(config.adam_b1), b2=float(config.adam_b2))
+    out[name] = optax.adam(base.learning_rate_schedule(config, scale=scale), b1=float(config.adam_b1), b2=float(config.adam_b2))
   return out
 
 
@@ -265,7 +262,7 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
 
   step_metrics.update(terms)
   step_metrics['loss'] = g_loss
-  step_metrics['lr'] = _schedule(config, 1.0)(state.step)
+  step_metrics['lr'] = base.learning_rate_schedule(config)(state.step)
   if 'edge' in outs:
     step_metrics.update(_edge_metrics(outs_sg['edge'], batch['edge'], batch['mask']))
   for n in gens:
@@ -312,6 +309,7 @@ class EdgeConnectTask(base.Task):
     if config.image_size < 32 or config.image_size % self.required_multiple():
       raise ValueError(f'config.image_size={config.image_size} must be a multiple of 4 and >= 32 (two stride-2 '
                        'levels in the generators; the 70x70 PatchGAN needs at least 32 pixels)')
+    base.learning_rate_schedule(config)  # unknown config.lr_schedule -> one-line ValueError before compiling
     gan = config.edgeconnect.gan_type
     if gan not in losses.GAN_TYPES:
       raise ValueError(f'config.edgeconnect.gan_type={gan!r} must be one of {losses.GAN_TYPES}')

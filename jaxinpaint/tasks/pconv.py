@@ -103,20 +103,7 @@ def param_labels(params) -> Any:
   return jax.tree_util.tree_map_with_path(label, params)
 
 
-def learning_rate_schedule(config: Config):
-  """`config.lr_schedule`: 'constant' (the paper's: fixed lr per phase) or 'cosine' (decay to
-  `config.lr_final_fraction` x lr at `config.num_steps`); both after `config.warmup_steps` of linear warm-up."""
-  warmup = int(config.get('warmup_steps', 0))
-  kind = config.get('lr_schedule', 'constant')
-  if kind == 'cosine':
-    return optax.warmup_cosine_decay_schedule(
-        0.0 if warmup > 0 else config.learning_rate, config.learning_rate, warmup,
-        max(int(config.num_steps), warmup + 1), end_value=config.learning_rate * config.get('lr_final_fraction', 0.0))
-  if kind != 'constant':
-    raise ValueError(f"config.lr_schedule must be 'constant' or 'cosine', got {kind!r}")
-  if warmup <= 0:
-    return optax.constant_schedule(config.learning_rate)
-  return optax.linear_schedule(0.0, config.learning_rate, warmup)
+learning_rate_schedule = base.learning_rate_schedule
 
 
 def make_optimizer(config: Config) -> optax.GradientTransformation:
