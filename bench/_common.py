@@ -248,6 +248,87 @@ def checkpoint_steps(workdir: pathlib.Path) -> list[int]:
   return sorted(int(p.name) for p in ckdir.iterdir() if p.name.isdigit())
 
 
+def checkpoint_fingerprint(checkpoint: str) -> list | None:
+  """(relative path, size, mtime in ns) of every file of a checkpoint directory, or None if `checkpoint` is not
+  one (a shipped model's description). Renaming a workdir keeps it; training one again changes it."""
+  path = pathlib.Path(checkpoint)
+  if not path.is_absolute() or not path.is_dir():
+    return None
+  return sorted([str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns]
+                for f in path.rglob('*') if f.is_file())
+
+
+def _fingerprint_file(out: pathlib.Path) -> pathlib.Path:
+  return out / 'checkpoint_fingerprint.json'
+
+
+def stale_reason(results: dict, out: pathlib.Path, **setup) -> str | None:
+  """Why the cached evaluate.py results in `out` do not answer the evaluation asked for now, or None if they do.
+
+  Args:
+    results: the cached results.json (its 'setup' records the settings and the checkpoint it loaded).
+    out: the cache folder (`record_fingerprint` wrote the loaded checkpoint's fingerprint there).
+    **setup: the settings asked for now (e.g. masks, size, seed, limit, masks_per_image, canny_edges).
+
+  A report keys its cache by the workdir's name, so a workdir trained again under that name (or another run
+  moved to it) must not be answered by the old model's numbers: the results are stale when the checkpoint
+  they loaded is gone, no longer the workdir's latest, or not the files that were evaluated.
+  """
+  recorded = results.get('setup', {})
+  for key, value in setup.items():
+    if recorded.get(key) != value:
+      return f'{key} was {recorded.get(key)!r}, now {value!r}'
+  model = recorded.get('model') or {}
+  checkpoint = str(model.get('checkpoint') or '')
+  if not pathlib.Path(checkpoint).is_absolute():
+    return None  # a classical method or a shipped model: nothing on disk that training rewrites
+  if not pathlib.Path(checkpoint).is_dir():
+    return f'its checkpoint {checkpoint} no longer exists'
+  source = pathlib.Path(str(model.get('source', '')))
+  if (source / 'checkpoints').is_dir():
+    steps = checkpoint_steps(source)
+    if steps and steps[-1] != model.get('step'):
+      return f'{source} now ends at step {steps[-1]}, the results are of step {model.get("step")}'
+  fingerprint = _fingerprint_file(out)
+  if not fingerprint.is_file() or json.loads(fingerprint.read_text()) != checkpoint_fingerprint(checkpoint):
+    return f'the files of its checkpoint {checkpoint} are not those evaluated'
+  return None
+
+
+def record_fingerprint(out: pathlib.Path) -> None:
+  """Stores, beside a fresh out/results.json, the fingerprint of the checkpoint it loaded (`stale_reason`)."""
+  results = json.loads((out / 'results.json').read_text())
+  checkpoint = str((results.get('setup', {}).get('model') or {}).get('checkpoint') or '')
+  _fingerprint_file(out).write_text(json.dumps(checkpoint_fingerprint(checkpoint)))
+
+
+def cached_results(out: pathlib.Path, **setup) -> dict | None:
+  """out/results.json if it exists and answers the evaluation `setup` asks for (`stale_reason`), else None;
+  prints why a stale one is evaluated again."""
+  path = out / 'results.json'
+  if not path.is_file():
+    return None
+  results = json.loads(path.read_text())
+  reason = stale_reason(results, out, **setup)
+  if reason:
+    print(f'{path}: {reason}; evaluating again', flush=True)
+    return None
+  return results
+
+
+def evaluated(method: str, out: pathlib.Path, *, checkpoint: str | None, no_eval: bool, **setup) -> dict | None:
+  """The results of evaluate.py's evaluation of `method` (`jaxinpaint.evaluation.run` with `setup`) in `out`:
+  the cached ones if current (`cached_results`), else computed and cached now; None if `no_eval` and none is."""
+  cached = cached_results(out, **setup)
+  if cached is not None or no_eval:
+    return cached
+  from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
+  print(f'evaluating {method} {checkpoint or ""} -> {out}', flush=True)
+  evaluation.run(method=method, out=str(out), checkpoint=checkpoint, progress=False, **setup)
+  record_fingerprint(out)
+  return json.loads((out / 'results.json').read_text())
+
+
 def define_evaluation_pair_flags(data_dir: pathlib.Path) -> tuple:
   """The absl flags of the quality reports' evaluation pairs (the 297 pairs of docs/quality.md by default).
 

@@ -2,7 +2,8 @@
 
   python bench/edgeconnect_report.py            # defaults: runs/edgeconnect_cpu_s1..s4, the shipped PConv
 
-What it does (evaluations already present in --eval_dir are reused, so a re-run only redraws):
+What it does (evaluations already in --eval_dir are reused, so a re-run only redraws; one whose settings
+differ or whose checkpoint files changed is evaluated again, e.g. after retraining a workdir):
   1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
   2. evaluates at 256x256 with the 300 NVIDIA test masks, every photo paired with --masks_per_image
      different masks (27 x 11 = 297 pairs, the pairs of docs/quality.md): EdgeConnect at the last
@@ -44,7 +45,7 @@ _WORKDIRS = flags.DEFINE_list('workdirs', [str(_REPO / 'runs' / f'edgeconnect_cp
 _PCONV = flags.DEFINE_string('pconv', 'pconv_cpu_hour', 'PConv model to compare with: a shipped model name or a '
                              'workdir.')
 _EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/edgeconnect_eval', 'Cache of evaluate.py results (one folder '
-                                'per method / stage); existing results.json files are reused.')
+                                'per method / stage); existing results.json files are reused unless stale.')
 _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where the two PNGs are written.')
 (_IMAGE_FOLDERS, _MASKS, _SIZE, _MASKS_PER_IMAGE, _SEED, _LIMIT,
  _BASELINES) = _common.define_evaluation_pair_flags(_DATA)
@@ -60,17 +61,13 @@ _LARGE_FROM = 0.2
 
 def ensure_eval(method: str, out: pathlib.Path, flist: pathlib.Path, *, checkpoint: str | None = None,
                 canny_edges: bool = False) -> dict:
-  """results.json of `method` on the standard pairs, computed unless it is cached in `out`."""
-  from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
-  res = out / 'results.json'
-  if not res.is_file():
-    if _NO_EVAL.value:
-      raise FileNotFoundError(f'--no_eval: {str(res)!r} does not exist')
-    print(f'evaluating {method} {checkpoint or ""} -> {out}', flush=True)
-    evaluation.run(method=method, images=str(flist), masks=_MASKS.value, out=str(out), size=_SIZE.value,
-                   checkpoint=checkpoint, seed=_SEED.value, limit=_LIMIT.value, progress=False,
-                   masks_per_image=_MASKS_PER_IMAGE.value, canny_edges=canny_edges)
-  return json.loads(res.read_text())
+  """results.json of `method` on the standard pairs, computed unless `out` caches it (and it is current)."""
+  results = _common.evaluated(method, out, checkpoint=checkpoint, no_eval=_NO_EVAL.value, images=str(flist),
+                              masks=_MASKS.value, size=_SIZE.value, seed=_SEED.value, limit=_LIMIT.value,
+                              masks_per_image=_MASKS_PER_IMAGE.value, canny_edges=canny_edges)
+  if results is None:
+    raise FileNotFoundError(f'--no_eval: {str(out / "results.json")!r} does not exist or is stale')
+  return results
 
 
 def labelled(results: dict, name: str) -> dict:

@@ -3,7 +3,8 @@
   python bench/quality_report.py --workdir runs/pconv_cpu_hour --eval_dir /tmp/quality_eval --out_dir docs
   python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft ...   # phase 1 + 2
 
-What it does (evaluations already present in --eval_dir are reused, so a re-run only redraws):
+What it does (evaluations already in --eval_dir are reused, so a re-run only redraws; one whose settings
+differ or whose checkpoint files changed is evaluated again, e.g. after retraining a workdir):
   1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
   2. runs evaluate.py's evaluation (`jaxinpaint.evaluation.run`) at 256x256 with the 300 NVIDIA test masks,
      every photo paired with --masks_per_image different masks (27 x 11 = 297 pairs, ~50 per bucket, each
@@ -23,7 +24,6 @@ Each evaluation equals this evaluate.py command (same pairs, same numbers):
 
 from __future__ import annotations
 
-import json
 import pathlib
 import sys
 
@@ -40,7 +40,7 @@ _DATA = _REPO.parent / 'shared' / 'data'
 _WORKDIR = flags.DEFINE_list('workdir', None, 'PConv training workdir(s) (train.py --workdir), in training order: '
                              'phase 1 then phase 2 (init_from). The last checkpoint of the last one is the final model.')
 _EVAL_DIR = flags.DEFINE_string('eval_dir', '/tmp/quality_eval', 'Cache of evaluate.py results (one folder per '
-                                'method / checkpoint); existing results.json files are reused.')
+                                'method / checkpoint); existing results.json files are reused unless stale.')
 _OUT_DIR = flags.DEFINE_string('out_dir', str(_REPO / 'docs'), 'Where quality_curve.png and '
                                'quality_comparison.png are written.')
 (_IMAGE_FOLDERS, _MASKS, _SIZE, _MASKS_PER_IMAGE, _SEED, _LIMIT,
@@ -94,17 +94,11 @@ _TITLES = {'telea': 'Telea', 'ns': 'NS', 'patchmatch': 'PatchMatch'}
 
 
 def ensure_eval(method: str, out: pathlib.Path, flist: pathlib.Path, checkpoint: str | None = None) -> dict | None:
-  """results.json of `method` on the standard pairs, computed unless it is cached in `out`."""
-  from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel
-  res = out / 'results.json'
-  if not res.is_file():
-    if _NO_EVAL.value:
-      return None
-    print(f'evaluating {method} {checkpoint or ""} -> {out}', flush=True)
-    evaluation.run(method=method, images=str(flist), masks=_MASKS.value, out=str(out), size=_SIZE.value,
-                   checkpoint=checkpoint, seed=_SEED.value, limit=_LIMIT.value, progress=False,
-                   masks_per_image=_MASKS_PER_IMAGE.value)
-  return json.loads(res.read_text())
+  """results.json of `method` on the standard pairs, computed unless `out` caches it (and it is current);
+  None with --no_eval when it does not."""
+  return _common.evaluated(method, out, checkpoint=checkpoint, no_eval=_NO_EVAL.value, images=str(flist),
+                           masks=_MASKS.value, size=_SIZE.value, seed=_SEED.value, limit=_LIMIT.value,
+                           masks_per_image=_MASKS_PER_IMAGE.value, canny_edges=False)
 
 
 def markdown(final: tuple[str, dict], baselines: dict[str, dict]) -> str:
