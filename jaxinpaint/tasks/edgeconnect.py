@@ -113,7 +113,8 @@ def make_optimizers(config: Config) -> dict[str, optax.GradientTransformation]:
   out = {}
   for name in TRAINED[config.stage]:
     scale = float(config.d2g_lr) if name.startswith('d') else 1.0
-    out[name] = optax.adam(base.learning_rate_schedule(config, scale=scale), b1=float(config.adam_b1), b2=float(config.adam_b2))
+    out[name] = optax.adam(base.learning_rate_schedule(config, scale=scale), b1=float(config.adam_b1),
+                           b2=float(config.adam_b2))
   return out
 
 
