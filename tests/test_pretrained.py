@@ -90,8 +90,28 @@ def test_export_writes_the_inference_weights_in_float16(on_path, workdirs):
     np.testing.assert_array_equal(stored[k], a.astype(np.float16), err_msg=k)
   meta = pretrained.metadata('pconv_cpu_hour')
   assert (meta['model'], meta['step'], meta['storage_dtype']) == ('pconv', 2, 'float16')
-  assert meta['source_checkpoint'] == loaded.info['checkpoint']
+  # Recorded relative to the working directory, never as the exporting machine's absolute path.
+  assert not pathlib.Path(meta['source_checkpoint']).is_absolute()
+  assert pathlib.Path(meta['source_checkpoint']).resolve() == pathlib.Path(loaded.info['checkpoint']).resolve()
   assert meta['config'] == json.loads(loaded.task.config.to_json_best_effort())
+
+
+def test_export_records_paths_relative_to_the_working_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path / '.')
+  config = {'images': str(tmp_path / 'data' / 'natural'), 'init_from': str(tmp_path.parent / 'runs' / 's1'),
+            'masks': 'mix:irregular=3,block=1', 'eval_images': 'builtin:heldout', 'batch_size': 8,
+            'pconv': {'features': [32, 64]}, 'list': [str(tmp_path / 'a'), 'b']}
+  assert export._portable(config) == {  # pylint: disable=protected-access
+      'images': 'data/natural', 'init_from': '../runs/s1', 'masks': 'mix:irregular=3,block=1',
+      'eval_images': 'builtin:heldout', 'batch_size': 8, 'pconv': {'features': [32, 64]}, 'list': ['a', 'b']}
+
+
+def test_shipped_models_record_no_absolute_paths():
+  for name in EXPECTED_SHIPPED:
+    meta = json.dumps(pretrained.metadata(pretrained.PACKAGE_DIR / f'{name}.npz'))
+    card = (pretrained.PACKAGE_DIR / f'{name}.md').read_text()
+    for text, where in ((meta, f'{name}.npz metadata'), (card, f'{name}.md')):
+      assert not re.search(r'["`(\s]/(work|home|tmp|Users|root)/', text), where
 
 
 def test_edgeconnect_keeps_only_the_generators_as_bfloat16(on_path, workdirs):

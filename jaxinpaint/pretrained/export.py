@@ -9,6 +9,9 @@ dtype, measures what that costs (max / mean |output difference| between the floa
 weights on `pretrained.fixed_input`), records the stored model's fingerprint on the same input, reads the
 written file back and checks that it reproduces the fingerprint exactly, and writes both files atomically
 (temporary files renamed into place only once both are complete: a failed export leaves nothing behind).
+Paths in the metadata and the card (checkpoint, training images, `init_from`) are relative to the directory
+the export runs in -- the repository root for the shipped models --, never the exporting machine's absolute
+paths.
 """
 
 from __future__ import annotations
@@ -53,6 +56,22 @@ def _round_up(x: float, digits: int = 2) -> float:
   return float(f'{math.ceil(x / quantum) * quantum:.{digits}g}')
 
 
+def _portable(value: Any) -> Any:
+  """`value` with every absolute path string made relative to the working directory (recursing into dicts and
+  lists): a shipped model records where it came from as the recipe's commands name it (`runs/...`,
+  `../shared/data/...`), not as the exporting machine's absolute paths."""
+  if isinstance(value, dict):
+    return {k: _portable(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return [_portable(v) for v in value]
+  if isinstance(value, str) and os.path.isabs(value):
+    try:
+      return os.path.relpath(value)
+    except ValueError:  # another drive (Windows): no relative form
+      return value
+  return value
+
+
 def _parameter_count(state: Any) -> tuple[int, int]:
   """(trainable parameters: leaves under a 'params' collection, all stored values)."""
   arrays = pretrained.flatten(state)
@@ -70,9 +89,9 @@ def _training_chain(config: Any) -> list[str]:
     try:
       parent = predictor.from_checkpoint(source)
     except (FileNotFoundError, ValueError) as e:
-      chain.append(f'`{source}` (not readable here: {e})')
+      chain.append(f'`{_portable(source)}` (not readable here: {e})')
       break
-    chain.append(f'`{source}`: step {parent.info["step"]}, image size {parent.info["image_size"]}')
+    chain.append(f'`{_portable(source)}`: step {parent.info["step"]}, image size {parent.info["image_size"]}')
     source = parent.info['config'].get('init_from') or ''
   return chain
 
@@ -120,6 +139,7 @@ def _card(*, name: str, loaded: predictor.Loaded, meta: dict[str, Any], state: A
   arch_text = json.dumps(arch.to_dict() if hasattr(arch, 'to_dict') else arch, indent=2, sort_keys=True)
   images_spec = str(config.get('images', ''))
   sources = _data_sources(images_spec) or _NO_SOURCES
+  images_spec = _portable(images_spec)
   chain = _training_chain(config)
   effect_rows = ['| output | max abs difference | mean abs difference | max abs difference in the holes |',
                  '|---|---|---|---|']
@@ -225,8 +245,8 @@ def export(workdir: str | os.PathLike, *, name: str, out_dir: str | os.PathLike 
   step = int(loaded.info['step'])
   meta = {
       'format': pretrained.FORMAT, 'name': name, 'model': task.name, 'label': task.label, 'step': step,
-      'source_checkpoint': loaded.info['checkpoint'], 'storage_dtype': dtype,
-      'config': json.loads(task.config.to_json_best_effort()),
+      'source_checkpoint': _portable(str(loaded.info['checkpoint'])), 'storage_dtype': dtype,
+      'config': _portable(json.loads(task.config.to_json_best_effort())),
       'fixed_input': f'{images.shape[0]} images of {images.shape[1]}x{images.shape[2]}',
       'storage_effect': effect, 'tolerance': tolerance, 'fingerprint': pretrained.fingerprint(stored),
   }
