@@ -18,8 +18,8 @@ images become float32 RGB in [0, 1]. Folders are searched through symlinked sub-
 truncated image is skipped with one `CorruptImageWarning` ("skipping unreadable image FILE (reason)")
 naming it and counted (`ImageSource.num_corrupt`, `TrainPipeline.num_skipped`); it never crashes an epoch.
 
-Preprocessing (`preprocess`): 'random' crop (resizing first when the image is smaller than the crop)
-plus horizontal flip for training (Liu et al. 2018); 'center' = EdgeConnect's square centre crop then
+Preprocessing (`preprocess`): 'random' crop (resizing first when the image is smaller than the crop, or
+to a given shorter side, `shorter_side`) plus horizontal flip for training (Liu et al. 2018); 'center' = EdgeConnect's square centre crop then
 resize (knazeri/edge-connect `Dataset.resize`); 'celeba' = EdgeConnect's CelebA protocol, a 178x178
 centre crop then resize; 'resize' = plain resize. Evaluation is deterministic (centre crop + resize).
 
@@ -60,7 +60,7 @@ from jaxinpaint import masks as masks_lib
 __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
     "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
-    "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "preprocess", "TrainPipeline", "create_train_pipeline",
+    "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "check_shorter_side", "preprocess", "TrainPipeline", "create_train_pipeline",
     "EvalPair", "create_eval_pairs",
 ]
 
@@ -405,6 +405,18 @@ def _center_crop(img: np.ndarray, ch: int, cw: int) -> np.ndarray:
   return img[y:y + ch, x:x + cw]
 
 
+def check_shorter_side(shorter_side: int, *, image_size: int, crop: str) -> int:
+  """`shorter_side` if it is 0 (native resolution) or an int >= image_size with crop 'random'; else ValueError."""
+  if shorter_side is None or shorter_side == 0:
+    return 0
+  if not isinstance(shorter_side, (int, np.integer)) or shorter_side < image_size:
+    raise ValueError(f"shorter_side must be 0 (crop at native resolution) or an int >= image_size "
+                     f"({image_size}), got {shorter_side!r}")
+  if crop != "random":
+    raise ValueError(f"shorter_side applies to crop='random' only, got crop={crop!r}")
+  return int(shorter_side)
+
+
 def check_crop(crop: str) -> str:
   """`crop` if it is one of `CROP_MODES`; ValueError naming the modes otherwise."""
   if crop not in CROP_MODES:
@@ -413,12 +425,15 @@ def check_crop(crop: str) -> str:
 
 
 def preprocess(image: np.ndarray, *, image_size: int, crop: str = "random",
-               rng: np.random.Generator | None = None, flip: bool = False) -> np.ndarray:
+               rng: np.random.Generator | None = None, flip: bool = False, shorter_side: int = 0) -> np.ndarray:
   """Crops/resizes an HxWx3 float image to image_size x image_size (and optionally flips it).
 
   Modes:
     'random': random image_size crop; an image whose shorter side is smaller is first resized so that
-      side equals image_size (aspect kept). Needs `rng`.
+      side equals image_size (aspect kept). With `shorter_side` > 0 every image is first resized so that
+      its shorter side is `shorter_side` (aspect kept): crops then show the scene at the pixel scale of an
+      evaluation at that size (a 128x128 crop of a photo resized to 256 looks like part of a 256x256
+      evaluation image; a crop at native resolution of a 768x512 photo is a 2x close-up). Needs `rng`.
     'center': EdgeConnect's `Dataset.resize`: centre square crop of the shorter side, then resize.
     'celeba': EdgeConnect's CelebA protocol: centre 178x178 crop, then resize.
     'resize': resize the whole image (aspect not kept).
@@ -430,13 +445,14 @@ def preprocess(image: np.ndarray, *, image_size: int, crop: str = "random",
   check_crop(crop)
   if not isinstance(image_size, (int, np.integer)) or image_size < 1:
     raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+  check_shorter_side(shorter_side, image_size=image_size, crop=crop)
   if (crop == "random" or flip) and rng is None:
     raise ValueError("preprocess with crop='random' or flip=True needs rng")
   s = int(image_size)
   h, w = image.shape[:2]
   if crop == "random":
-    if min(h, w) < s:
-      scale = s / min(h, w)
+    if shorter_side or min(h, w) < s:
+      scale = (shorter_side or s) / min(h, w)
       image = _resize(image, max(s, int(round(h * scale))), max(s, int(round(w * scale))))
       h, w = image.shape[:2]
     y = int(rng.integers(0, h - s + 1))
@@ -475,7 +491,7 @@ class TrainPipeline:
   def __init__(self, source: ImageSource, mask_sampler: masks_lib.MaskSampler, *, image_size: int,
                batch_size: int, seed: int, with_edges: bool = False, edge_sigma: float = 2.0,
                crop: str = "random", flip: bool = True, channel_shuffle: bool = False, num_workers: int = 0,
-               prefetch: int = 2):
+               prefetch: int = 2, shorter_side: int = 0):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(image_size, (int, np.integer)) or image_size < 1:
@@ -483,6 +499,7 @@ class TrainPipeline:
     if not isinstance(seed, (int, np.integer)) or seed < 0:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     check_crop(crop)
+    check_shorter_side(shorter_side, image_size=image_size, crop=crop)
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:
@@ -496,6 +513,7 @@ class TrainPipeline:
     self.with_edges = bool(with_edges)
     self.edge_sigma = float(edge_sigma)
     self.crop = crop
+    self.shorter_side = int(shorter_side)
     self.flip = bool(flip)
     self.channel_shuffle = bool(channel_shuffle)
     self.num_workers = int(num_workers)
@@ -555,7 +573,8 @@ class TrainPipeline:
       return None
     s = self.image_size
     image_rng = _seed_rng(self.seed, _TAG_IMAGE, epoch, index)
-    image = preprocess(image, image_size=s, crop=self.crop, rng=image_rng, flip=self.flip)
+    image = preprocess(image, image_size=s, crop=self.crop, rng=image_rng, flip=self.flip,
+                       shorter_side=self.shorter_side)
     if self.channel_shuffle:  # after the crop/flip draws, so the other augmentations stay the same
       image = np.ascontiguousarray(image[..., image_rng.permutation(3)])
     mask = self.mask_sampler(_seed_rng(self.seed, _TAG_MASK, epoch, index), (s, s)).astype(np.float32)
@@ -629,7 +648,7 @@ class TrainPipeline:
 def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_size: int, seed: int,
                           with_edges: bool = False, edge_sigma: float = 2.0, crop: str = "random",
                           num_workers: int = 0, flip: bool = True, channel_shuffle: bool = False,
-                          prefetch: int = 2) -> TrainPipeline:
+                          prefetch: int = 2, shorter_side: int = 0) -> TrainPipeline:
   """The training input pipeline: an infinite iterator of numpy batch dicts.
 
   Args:
@@ -650,6 +669,8 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
       a prior and paints it into holes; permuting the channels makes every colour direction equally likely
       while keeping each photo's structure.
     prefetch: batches decoded ahead by the workers.
+    shorter_side: with crop 'random', resize every image to this shorter side before cropping (0 = crop at
+      native resolution).
 
   Returns:
     `TrainPipeline`: `next(p)` -> {'image': (B,S,S,3), 'mask': (B,S,S,1) 1 = valid[, 'gray', 'edge':
@@ -658,7 +679,7 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
   return TrainPipeline(open_source(images), masks_lib.from_spec(masks), image_size=image_size,
                        batch_size=batch_size, seed=seed, with_edges=with_edges, edge_sigma=edge_sigma,
                        crop=crop, flip=flip, channel_shuffle=channel_shuffle, num_workers=num_workers,
-                       prefetch=prefetch)
+                       prefetch=prefetch, shorter_side=shorter_side)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import json
 import shutil
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -175,6 +176,37 @@ def test_preprocess_modes():
   with pytest.raises(ValueError, match="rng"):
     data.preprocess(img, image_size=8)
 
+
+def test_preprocess_shorter_side_crops_the_resized_image():
+  img = np.random.default_rng(1).random((90, 120, 3), dtype=np.float32)
+  # Shrunk so the shorter side is 60 (area averaging, OpenCV), then a 32x32 window of that.
+  resized = cv2.resize(img, (80, 60), interpolation=cv2.INTER_AREA).clip(0, 1)
+  out = data.preprocess(img, image_size=32, rng=np.random.default_rng(5), shorter_side=60)
+  hits = [(y, x) for y in range(60 - 31) for x in range(80 - 31) if np.array_equal(resized[y:y + 32, x:x + 32], out)]
+  assert len(hits) == 1
+  # Enlarged as well: 180 x 240 (bilinear).
+  out = data.preprocess(img, image_size=32, rng=np.random.default_rng(5), shorter_side=180)
+  big = cv2.resize(img, (240, 180), interpolation=cv2.INTER_LINEAR).clip(0, 1)
+  assert any(np.array_equal(big[y:y + 32, x:x + 32], out) for y in range(180 - 31) for x in range(240 - 31))
+  # 0 = native resolution: the same crop as without the argument.
+  np.testing.assert_array_equal(data.preprocess(img, image_size=32, rng=np.random.default_rng(5), shorter_side=0),
+                                data.preprocess(img, image_size=32, rng=np.random.default_rng(5)))
+  with pytest.raises(ValueError, match="shorter_side.*>= image_size"):
+    data.preprocess(img, image_size=32, rng=np.random.default_rng(5), shorter_side=16)
+  with pytest.raises(ValueError, match="crop='random' only"):
+    data.preprocess(img, image_size=32, crop="center", shorter_side=64)
+
+
+def test_pipeline_shorter_side_changes_the_scale(small_folder, shared_data):
+  kw = dict(images=str(small_folder), masks="irregular", image_size=16, batch_size=2, seed=0)
+  native = next(data.create_train_pipeline(**kw))["image"]
+  scaled = next(data.create_train_pipeline(shorter_side=16, **kw))["image"]
+  # With the shorter side at the crop size a crop is (almost) the whole photo, so it differs from a window
+  # at native resolution.
+  assert native.shape == scaled.shape == (2, 16, 16, 3)
+  assert not np.array_equal(native, scaled)
+  with pytest.raises(ValueError, match="shorter_side"):
+    data.create_train_pipeline(shorter_side=8, **kw)
 
 # -- pipeline ----------------------------------------------------------------------------------------
 

@@ -87,6 +87,8 @@ def create_input(task: tasks.Task):
                 seed=int(config.seed) + 1_000_003 * jax.process_index(), num_workers=int(config.get('num_workers', 0)))
   if config.get('crop'):
     kwargs['crop'] = config.crop
+  if config.get('shorter_side'):
+    kwargs['shorter_side'] = config.shorter_side
   if config.get('channel_shuffle'):
     kwargs['channel_shuffle'] = True
   kwargs.update(task.pipeline_kwargs())
