@@ -118,6 +118,7 @@ def edgeconnect(stage: int) -> ml_collections.ConfigDict:
   config.edgeconnect.d_features = 64
   config.edgeconnect.gan_type = 'nsgan'   # 'nsgan' | 'lsgan' | 'hinge'
   config.edgeconnect.edge_sigma = 2.0     # Canny sigma (authors' SIGMA)
+  config.ema_decay = 0.0                  # not in the paper: > 0 averages the generators' weights (0 = off)
 
   # Loss weights (authors' config.yml).
   config.loss = ml_collections.ConfigDict()

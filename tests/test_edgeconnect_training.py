@@ -346,6 +346,57 @@ def test_predict_pipeline_and_edge_metrics(stage4_state):
   assert float(p) == 1.0 and float(r) == 1.0
 
 
+def test_generator_moving_average_follows_its_formula_and_is_what_predicts(stage4_state):
+  """config.ema_decay = d (not in the paper): after each update ema = d * ema + (1 - d) * params, from the
+  stage's initial weights, in NumPy from the raw weights of each step; eval outputs, predict, the exported
+  inference state and the next stage's init use the averages; the raw weights keep training."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import edgeconnect as tec  # pylint: disable=import-outside-toplevel
+  decay = 0.75
+  config = tiny_config(4, ema_decay=decay, learning_rate=1e-3)
+  task = tasks.build(config)
+  task.validate()
+  batch, state = stage4_state
+  state = task.init_from_previous(state, state)  # fresh optimisers and averages = the current weights
+  assert set(state.opt_state[tec.EMA]) == {'g1', 'g2'}
+  want = {n: _flat(state.nets[n]['params']) for n in ('g1', 'g2')}
+  step = jax.jit(task.train_step)
+  for _ in range(3):
+    state, _ = step(state, batch)
+    for n in want:
+      raw = _flat(state.nets[n]['params'])
+      want[n] = {k: decay * want[n][k] + (1 - decay) * raw[k] for k in raw}
+  for n in want:
+    got = _flat(state.opt_state[tec.EMA][n])
+    assert got.keys() == want[n].keys()
+    for k in got:
+      np.testing.assert_allclose(got[k], want[n][k], rtol=1e-5, atol=1e-7, err_msg=f'{n}/{k}')
+    assert any(not np.allclose(got[k], v) for k, v in _flat(state.nets[n]['params']).items())  # raw != average
+
+  averaged = state.replace(nets=tec.averaged_nets(state), opt_state={})
+  for name, fn in (('eval_outputs', lambda s: task.eval_outputs(s, batch)['image']),
+                   ('predict', lambda s: task.predict(s, batch['image'], batch['mask'])['image'])):
+    np.testing.assert_array_equal(np.asarray(jax.jit(fn)(state)), np.asarray(jax.jit(fn)(averaged)), err_msg=name)
+    assert not np.array_equal(np.asarray(jax.jit(fn)(state)), np.asarray(jax.jit(fn)(state.replace(opt_state={})))), name
+  exported = task.inference_state(state)
+  assert exported.opt_state is None
+  for n in ('g1', 'g2'):
+    for k, v in _flat(state.opt_state[tec.EMA][n]).items():
+      np.testing.assert_array_equal(_flat(exported.nets[n]['params'])[k], v)
+  # Stage 3 after it starts from the averages and averages only what it trains (G2).
+  nxt = tasks.build(tiny_config(3, ema_decay=decay))
+  started = nxt.init_from_previous(jax.jit(nxt.init_state)(jax.random.PRNGKey(1), batch), state)
+  assert set(started.opt_state[tec.EMA]) == {'g2'}
+  for n in ('g1', 'g2'):
+    for k, v in _flat(state.opt_state[tec.EMA][n]).items():
+      np.testing.assert_array_equal(_flat(started.nets[n]['params'])[k], v)
+  # Off (the default): no averages in the state, so its checkpoint tree is the one it always was.
+  assert tec.EMA not in tasks.build(tiny_config(3)).init_from_previous(started, state).opt_state
+  with pytest.raises(ValueError, match=r'config.ema_decay=1.0 must be in \[0, 1\)'):
+    tasks.build(tiny_config(3, ema_decay=1.0)).validate()
+
+
 def test_config_validation_and_vgg_requirement(capsys):
   from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError, match='config.stage'):

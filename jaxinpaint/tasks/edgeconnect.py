@@ -27,6 +27,12 @@ following the authors' released code (knazeri/edge-connect `src/models.py`, `src
   the paper's schedule is the constant one.
 * Every state holds all four networks (G1, D1, G2, D2) so the stages chain: `config.init_from` = the previous
   stage's workdir copies all networks (fresh optimisers, step 0), e.g. stage 1 -> 2 carries G1 along.
+* `config.ema_decay` > 0 (not in the paper; 0 = off, the default) keeps an exponential moving average of the
+  trained generators' weights, `ema <- decay * ema + (1 - decay) * params` after every update, started from
+  the stage's initial weights. Validation, samples, `predict`, `inference_state` (export) and the next stage's
+  `init_from` then use the averaged generators; training continues on the raw weights. A GAN generator's
+  weights wander from step to step (the checkpoints of a constant-lr stage differ by tenths of a dB); the
+  average is a smoother model at no training cost (docs/edgeconnect_quality.md).
 
 Inference (`predict`): Canny on the known region -> G1 -> composite edges -> G2; returns the raw G2 output
 (the caller composites) and the composite edge map G2 was conditioned on.
@@ -53,6 +59,7 @@ from jaxinpaint.tasks import base
 
 Config = ml_collections.ConfigDict
 SPECTRAL = nets.SPECTRAL
+EMA = 'ema'  # key of the generators' moving averages in TrainState.opt_state
 
 # Networks each stage optimises.
 TRAINED = {1: ('g1', 'd1'), 2: ('g2', 'd2'), 3: ('g2', 'd2'), 4: ('g1', 'd1', 'g2', 'd2')}
@@ -62,7 +69,9 @@ TRAINED = {1: ('g1', 'd1'), 2: ('g2', 'd2'), 3: ('g2', 'd2'), 4: ('g1', 'd1', 'g
 class TrainState:
   step: jax.Array
   nets: dict[str, Any]       # 'g1', 'd1', 'g2', 'd2' -> flax variables {'params', ['spectral']}
-  opt_state: dict[str, Any]  # only the networks this stage trains
+  # The optimiser states of the networks this stage trains, and with config.ema_decay > 0 'ema': generator
+  # name -> averaged 'params' (here, not a field of its own, so checkpoints without averages keep their tree).
+  opt_state: dict[str, Any]
   rng: jax.Array
 
 
@@ -260,6 +269,10 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
     new_nets[n] = {**all_nets[n], 'params': optax.apply_updates(all_nets[n]['params'], upd)}
   if 'g1' in gens and g1_spectral is not None:
     new_nets['g1'] = {**new_nets['g1'], SPECTRAL: g1_spectral}
+  if EMA in state.opt_state:
+    decay = float(config.ema_decay)
+    new_opt[EMA] = {n: optax.incremental_update(new_nets[n]['params'], p, 1.0 - decay)
+                    for n, p in state.opt_state[EMA].items()}
 
   step_metrics.update(terms)
   step_metrics['loss'] = g_loss
@@ -272,9 +285,20 @@ def train_step(config: Config, state: TrainState, batch: dict[str, jax.Array]):
   return new_state, step_metrics
 
 
-def _eval_outputs(config: Config, state: TrainState, batch):
-  outs, _ = _generators(config, build_models(config), state.nets, {}, batch, train=False)
-  return outs
+def averaged_nets(state: TrainState) -> dict[str, Any]:
+  """`state.nets` with the generators' weights replaced by their moving averages where the state keeps them."""
+  ema = (state.opt_state or {}).get(EMA)
+  if not ema:
+    return state.nets
+  return {**state.nets, **{n: {**state.nets[n], 'params': p} for n, p in ema.items()}}
+
+
+def _init_opt_state(config: Config, nets_: dict[str, Any]) -> dict[str, Any]:
+  opt_state = {k: tx.init(nets_[k]['params']) for k, tx in make_optimizers(config).items()}
+  if config.get('ema_decay'):
+    gens = [n for n in TRAINED[config.stage] if n.startswith('g')]
+    opt_state[EMA] = {n: jax.tree.map(jnp.copy, nets_[n]['params']) for n in gens}
+  return opt_state
 
 
 def known_region_canny(images: jax.Array, masks: jax.Array, *, sigma: float) -> jax.Array:
@@ -311,6 +335,9 @@ class EdgeConnectTask(base.Task):
       raise ValueError(f'config.image_size={config.image_size} must be a multiple of 4 and >= 32 (two stride-2 '
                        'levels in the generators; the 70x70 PatchGAN needs at least 32 pixels)')
     base.learning_rate_schedule(config)  # unknown config.lr_schedule -> one-line ValueError before compiling
+    decay = config.get('ema_decay', 0.0)
+    if not (isinstance(decay, (int, float)) and 0.0 <= decay < 1.0):
+      raise ValueError(f'config.ema_decay={decay!r} must be in [0, 1) (0 = no moving average of the generators)')
     gan = config.edgeconnect.gan_type
     if gan not in losses.GAN_TYPES:
       raise ValueError(f'config.edgeconnect.gan_type={gan!r} must be one of {losses.GAN_TYPES}')
@@ -361,19 +388,22 @@ class EdgeConnectTask(base.Task):
         'd2': models['d2'].init(keys[3], x, train=False),
     }
     variables = {k: dict(v) for k, v in variables.items()}
-    opt_state = {k: tx.init(variables[k]['params']) for k, tx in make_optimizers(self.config).items()}
-    return TrainState(step=jnp.zeros((), jnp.int32), nets=variables, opt_state=opt_state, rng=rng)
+    return TrainState(step=jnp.zeros((), jnp.int32), nets=variables,
+                      opt_state=_init_opt_state(self.config, variables), rng=rng)
 
   def init_from_previous(self, new_state: TrainState, old_state: TrainState) -> TrainState:
-    """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0)."""
-    return new_state.replace(nets=old_state.nets)
+    """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0); where
+    that stage kept moving averages of its generators, from those (the weights it was evaluated with)."""
+    nets_ = averaged_nets(old_state)
+    return new_state.replace(nets=nets_, opt_state=_init_opt_state(self.config, nets_))
 
   def train_step(self, state: TrainState, batch: dict[str, jax.Array]):
     return train_step(self.config, state, batch)
 
   def eval_outputs(self, state: TrainState, batch) -> dict[str, jax.Array]:
-    """The stage's generator outputs in eval mode: 'edge' (G1, stages 1, 3, 4), 'edge_in', 'image' (G2)."""
-    outs, _ = _generators(self.config, build_models(self.config), state.nets, {}, batch, train=False)
+    """The stage's generator outputs in eval mode (moving averages where kept): 'edge' (G1, stages 1, 3, 4),
+    'edge_in', 'image' (G2)."""
+    outs, _ = _generators(self.config, build_models(self.config), averaged_nets(state), {}, batch, train=False)
     return outs
 
   def eval_step(self, state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -419,14 +449,16 @@ class EdgeConnectTask(base.Task):
     models = build_models(self.config)
     edge = known_region_canny(images, masks, sigma=_fixed_sigma(self.config))
     gray = (images @ jnp.asarray(edges.LUMA_WEIGHTS))[..., None]
-    pred = models['g1'].apply(state.nets['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
+    variables = averaged_nets(state)
+    pred = models['g1'].apply(variables['g1'], nets.edge_generator_inputs(gray, edge, masks), train=False)
     edge_comp = _composite_edges(pred, edge, masks)
-    out = models['g2'].apply(state.nets['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks),
+    out = models['g2'].apply(variables['g2'], nets.inpaint_generator_inputs(images, edge_comp, masks),
                              train=False)
     return {'image': jnp.clip(out, 0.0, 1.0), 'edge': edge_comp}
 
   def inference_state(self, state: TrainState) -> TrainState:
-    """The generators G1 and G2 (weights and stored spectral-norm vectors); no discriminators, optimisers,
-    step or rng."""
-    return state.replace(step=None, nets={name: state.nets[name] for name in ('g1', 'g2')}, opt_state=None,
+    """The generators G1 and G2 (weights -- their moving averages where kept -- and stored spectral-norm
+    vectors); no discriminators, optimisers, step, rng or separate averages."""
+    variables = averaged_nets(state)
+    return state.replace(step=None, nets={name: variables[name] for name in ('g1', 'g2')}, opt_state=None,
                          rng=None)
