@@ -395,7 +395,10 @@ class EdgeConnectTask(base.Task):
     """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0); where
     that stage kept moving averages of its generators, from those (the weights it was evaluated with)."""
     nets_ = averaged_nets(old_state)
-    return new_state.replace(nets=nets_, opt_state=_init_opt_state(self.config, nets_))
+    opt_state = {k: v for k, v in new_state.opt_state.items() if k != EMA}  # fresh, placed by the caller
+    if self.config.get('ema_decay'):
+      opt_state[EMA] = _init_opt_state(self.config, nets_)[EMA]
+    return new_state.replace(nets=nets_, opt_state=opt_state)
 
   def train_step(self, state: TrainState, batch: dict[str, jax.Array]):
     return train_step(self.config, state, batch)
