@@ -19,8 +19,8 @@ truncated image is skipped with one `CorruptImageWarning` ("skipping unreadable 
 naming it and counted (`ImageSource.num_corrupt`, `TrainPipeline.num_skipped`); it never crashes an epoch.
 
 Preprocessing (`preprocess`): 'random' crop (resizing first when the image is smaller than the crop, or
-to a given shorter side, `shorter_side`) plus horizontal flip for training (Liu et al. 2018); 'center' = EdgeConnect's square centre crop then
-resize (knazeri/edge-connect `Dataset.resize`); 'celeba' = EdgeConnect's CelebA protocol, a 178x178
+to a given shorter side, `shorter_side`) plus horizontal flip for training (Liu et al. 2018); 'center' =
+EdgeConnect's square centre crop then resize (knazeri/edge-connect `Dataset.resize`); 'celeba' = EdgeConnect's CelebA protocol, a 178x178
 centre crop then resize; 'resize' = plain resize. Evaluation is deterministic (centre crop + resize).
 
 Pipeline (`create_train_pipeline`): an infinite iterator of numpy batches

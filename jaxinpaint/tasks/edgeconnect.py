@@ -293,8 +293,9 @@ def averaged_nets(state: TrainState) -> dict[str, Any]:
   return {**state.nets, **{n: {**state.nets[n], 'params': p} for n, p in ema.items()}}
 
 
-def _init_opt_state(config: Config, nets_: dict[str, Any]) -> dict[str, Any]:
-  opt_state = {k: tx.init(nets_[k]['params']) for k, tx in make_optimizers(config).items()}
+def _with_ema(config: Config, opt_state: dict[str, Any], nets_: dict[str, Any]) -> dict[str, Any]:
+  """`opt_state` with fresh moving averages (copies of `nets_`' trained generators) when config.ema_decay > 0."""
+  opt_state = {k: v for k, v in opt_state.items() if k != EMA}
   if config.get('ema_decay'):
     gens = [n for n in TRAINED[config.stage] if n.startswith('g')]
     opt_state[EMA] = {n: jax.tree.map(jnp.copy, nets_[n]['params']) for n in gens}
@@ -388,17 +389,16 @@ class EdgeConnectTask(base.Task):
         'd2': models['d2'].init(keys[3], x, train=False),
     }
     variables = {k: dict(v) for k, v in variables.items()}
+    opt_state = {k: tx.init(variables[k]['params']) for k, tx in make_optimizers(self.config).items()}
     return TrainState(step=jnp.zeros((), jnp.int32), nets=variables,
-                      opt_state=_init_opt_state(self.config, variables), rng=rng)
+                      opt_state=_with_ema(self.config, opt_state, variables), rng=rng)
 
   def init_from_previous(self, new_state: TrainState, old_state: TrainState) -> TrainState:
     """The next stage starts from all four networks of the previous stage (fresh optimisers, step 0); where
     that stage kept moving averages of its generators, from those (the weights it was evaluated with)."""
     nets_ = averaged_nets(old_state)
-    opt_state = {k: v for k, v in new_state.opt_state.items() if k != EMA}  # fresh, placed by the caller
-    if self.config.get('ema_decay'):
-      opt_state[EMA] = _init_opt_state(self.config, nets_)[EMA]
-    return new_state.replace(nets=nets_, opt_state=opt_state)
+    # The caller's fresh optimiser states (already placed on the mesh), new averages of the loaded weights.
+    return new_state.replace(nets=nets_, opt_state=_with_ema(self.config, new_state.opt_state, nets_))
 
   def train_step(self, state: TrainState, batch: dict[str, jax.Array]):
     return train_step(self.config, state, batch)
