@@ -397,6 +397,27 @@ def test_generator_moving_average_follows_its_formula_and_is_what_predicts(stage
     tasks.build(tiny_config(3, ema_decay=1.0)).validate()
 
 
+def test_resume_with_a_different_ema_setting_is_refused_in_one_line(tmp_path, stage4_state):
+  """A workdir saved without averages and resumed with config.ema_decay > 0 (or the reverse) has a different
+  checkpoint tree: the trainer says so in one line naming the checkpoint, before anything trains."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from jaxinpaint import checkpoint as ckpt, tasks  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.training import ConfigError, train_and_evaluate  # pylint: disable=import-outside-toplevel
+  batch, _ = stage4_state
+  for saved, resumed in ((0.0, 0.5), (0.5, 0.0)):
+    workdir = tmp_path / f'ema_{saved}'
+    config = tiny_config(2, ema_decay=saved, num_steps=2)
+    task = tasks.build(config)
+    state = jax.jit(task.init_state)(jax.random.PRNGKey(0), batch)
+    manager = ckpt.create_manager(workdir, keep_best=0)
+    ckpt.save(manager, 1, state, data_state=None, config=json.loads(config.to_json_best_effort()))
+    manager.close()
+    with pytest.raises(ConfigError, match=rf'checkpoint at step 1 in {workdir}/checkpoints does not match this '
+                                          r'config \(model settings changed\?\); use a new --workdir'):
+      train_and_evaluate(tiny_config(2, ema_decay=resumed, num_steps=2), workdir, progress=False)
+    assert ckpt.create_manager(workdir, read_only=True).all_steps() == [1]  # nothing written over
+
+
 def test_config_validation_and_vgg_requirement(capsys):
   from jaxinpaint import tasks  # pylint: disable=import-outside-toplevel
   with pytest.raises(ValueError, match='config.stage'):
