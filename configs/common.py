@@ -62,6 +62,7 @@ def pconv(phase: int) -> ml_collections.ConfigDict:
   config.batch_size = 6          # GLOBAL batch; the paper uses 6 per accelerator
   config.crop = 'random'
   config.shorter_side = 0        # > 0: resize to this shorter side before the random crop (0 = native)
+  config.mask_size = 0           # > 0: draw masks at this size, train on a crop-sized window (0 = crop size)
 
   # Model (PConvUNet).
   config.pconv = ml_collections.ConfigDict()
@@ -110,6 +111,7 @@ def edgeconnect(stage: int) -> ml_collections.ConfigDict:
   config.batch_size = 8          # GLOBAL batch (the authors' BATCH_SIZE)
   config.crop = 'center'         # the authors' loader centre-crops to a square, then resizes
   config.shorter_side = 0        # with crop 'random': resize to this shorter side first (0 = native)
+  config.mask_size = 0           # > 0: draw masks at this size, train on a crop-sized window (0 = crop size)
 
   # Networks (defaults = paper; smaller widths only for CPU runs and tests).
   config.edgeconnect = ml_collections.ConfigDict()

@@ -60,7 +60,8 @@ from jaxinpaint import masks as masks_lib
 __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
     "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
-    "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "check_shorter_side", "preprocess", "TrainPipeline", "create_train_pipeline",
+    "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "check_shorter_side",
+    "check_mask_size", "preprocess", "TrainPipeline", "create_train_pipeline",
     "EvalPair", "create_eval_pairs",
 ]
 
@@ -417,6 +418,16 @@ def check_shorter_side(shorter_side: int, *, image_size: int, crop: str) -> int:
   return int(shorter_side)
 
 
+def check_mask_size(mask_size: int, *, image_size: int) -> int:
+  """`mask_size` if it is 0 (masks drawn at the crop size) or an int >= image_size; else ValueError."""
+  if mask_size is None or mask_size == 0:
+    return 0
+  if not isinstance(mask_size, (int, np.integer)) or mask_size < image_size:
+    raise ValueError(f"mask_size must be 0 (masks drawn at the crop size) or an int >= image_size "
+                     f"({image_size}), got {mask_size!r}")
+  return int(mask_size)
+
+
 def check_crop(crop: str) -> str:
   """`crop` if it is one of `CROP_MODES`; ValueError naming the modes otherwise."""
   if crop not in CROP_MODES:
@@ -491,7 +502,7 @@ class TrainPipeline:
   def __init__(self, source: ImageSource, mask_sampler: masks_lib.MaskSampler, *, image_size: int,
                batch_size: int, seed: int, with_edges: bool = False, edge_sigma: float = 2.0,
                crop: str = "random", flip: bool = True, channel_shuffle: bool = False, num_workers: int = 0,
-               prefetch: int = 2, shorter_side: int = 0):
+               prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(image_size, (int, np.integer)) or image_size < 1:
@@ -500,6 +511,7 @@ class TrainPipeline:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     check_crop(crop)
     check_shorter_side(shorter_side, image_size=image_size, crop=crop)
+    check_mask_size(mask_size, image_size=image_size)
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:
@@ -514,6 +526,7 @@ class TrainPipeline:
     self.edge_sigma = float(edge_sigma)
     self.crop = crop
     self.shorter_side = int(shorter_side)
+    self.mask_size = int(mask_size or 0)
     self.flip = bool(flip)
     self.channel_shuffle = bool(channel_shuffle)
     self.num_workers = int(num_workers)
@@ -577,7 +590,12 @@ class TrainPipeline:
                        shorter_side=self.shorter_side)
     if self.channel_shuffle:  # after the crop/flip draws, so the other augmentations stay the same
       image = np.ascontiguousarray(image[..., image_rng.permutation(3)])
-    mask = self.mask_sampler(_seed_rng(self.seed, _TAG_MASK, epoch, index), (s, s)).astype(np.float32)
+    mask_rng = _seed_rng(self.seed, _TAG_MASK, epoch, index)
+    m = self.mask_size or s
+    mask = self.mask_sampler(mask_rng, (m, m)).astype(np.float32)
+    if m > s:  # a random s x s window of the larger mask (drawn after the mask, so mask_size=0 is unchanged)
+      y, x = (int(v) for v in mask_rng.integers(0, m - s + 1, size=2))
+      mask = np.ascontiguousarray(mask[y:y + s, x:x + s])
     example = {"image": image, "mask": mask[..., None]}
     if self.with_edges:
       gray = edges_lib.rgb_to_gray(image)
@@ -648,7 +666,7 @@ class TrainPipeline:
 def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_size: int, seed: int,
                           with_edges: bool = False, edge_sigma: float = 2.0, crop: str = "random",
                           num_workers: int = 0, flip: bool = True, channel_shuffle: bool = False,
-                          prefetch: int = 2, shorter_side: int = 0) -> TrainPipeline:
+                          prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0) -> TrainPipeline:
   """The training input pipeline: an infinite iterator of numpy batch dicts.
 
   Args:
@@ -671,6 +689,10 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
     prefetch: batches decoded ahead by the workers.
     shorter_side: with crop 'random', resize every image to this shorter side before cropping (0 = crop at
       native resolution).
+    mask_size: draw each mask at mask_size x mask_size and take a random image_size x image_size window of it
+      (0 = draw at image_size). Mask generators scale their strokes with the canvas, so a model trained on
+      128x128 crops with mask_size=256 sees holes as wide, in pixels, as a 256x256 evaluation's; drawn at
+      128 they are half as wide.
 
   Returns:
     `TrainPipeline`: `next(p)` -> {'image': (B,S,S,3), 'mask': (B,S,S,1) 1 = valid[, 'gray', 'edge':
@@ -679,7 +701,7 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
   return TrainPipeline(open_source(images), masks_lib.from_spec(masks), image_size=image_size,
                        batch_size=batch_size, seed=seed, with_edges=with_edges, edge_sigma=edge_sigma,
                        crop=crop, flip=flip, channel_shuffle=channel_shuffle, num_workers=num_workers,
-                       prefetch=prefetch, shorter_side=shorter_side)
+                       prefetch=prefetch, shorter_side=shorter_side, mask_size=mask_size)
 
 
 # ----------------------------------------------------------------------------------------------------

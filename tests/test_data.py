@@ -208,6 +208,32 @@ def test_pipeline_shorter_side_changes_the_scale(small_folder, shared_data):
   with pytest.raises(ValueError, match="shorter_side"):
     data.create_train_pipeline(shorter_side=8, **kw)
 
+
+
+def test_pipeline_mask_size_draws_masks_large_and_crops_a_window(small_folder):
+  """mask_size=m: each training mask is a window of the mask the generator draws at m x m, so its holes have
+  the pixel width of an m x m mask; mask_size=0 draws at the crop size, as before the option existed."""
+  kw = dict(images=str(small_folder), masks="irregular", image_size=16, batch_size=8, seed=2)
+  sampler = masks.from_spec("irregular")
+  small = next(data.create_train_pipeline(**kw))["mask"][..., 0]
+  large = next(data.create_train_pipeline(mask_size=48, **kw))["mask"][..., 0]
+  assert small.shape == large.shape == (8, 16, 16)
+  pipe = data.create_train_pipeline(**kw)
+  order = pipe._order(0)  # pylint: disable=protected-access
+  offsets = set()
+  for i in range(8):
+    rng = lambda: data._seed_rng(2, data._TAG_MASK, 0, int(order[i]))  # pylint: disable=protected-access
+    np.testing.assert_array_equal(small[i], sampler(rng(), (16, 16)))  # mask_size=0: drawn at the crop size
+    full = sampler(rng(), (48, 48))
+    found = [(y, x) for y in range(33) for x in range(33) if np.array_equal(full[y:y + 16, x:x + 16], large[i])]
+    assert found, i  # a 16 x 16 window of the 48 x 48 mask
+    offsets.add(found[0])
+  assert len(offsets) > 1  # the window moves
+  with pytest.raises(ValueError, match=r"mask_size must be 0 \(masks drawn at the crop size\) or an int >= "
+                                       r"image_size \(16\), got 8"):
+    data.create_train_pipeline(mask_size=8, **kw)
+
+
 # -- pipeline ----------------------------------------------------------------------------------------
 
 def test_pipeline_batches_determinism_and_content(small_folder, shared_data):

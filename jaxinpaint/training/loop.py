@@ -89,6 +89,8 @@ def create_input(task: tasks.Task):
     kwargs['crop'] = config.crop
   if config.get('shorter_side'):
     kwargs['shorter_side'] = config.shorter_side
+  if config.get('mask_size'):
+    kwargs['mask_size'] = config.mask_size
   if config.get('channel_shuffle'):
     kwargs['channel_shuffle'] = True
   kwargs.update(task.pipeline_kwargs())
