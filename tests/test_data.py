@@ -209,7 +209,6 @@ def test_pipeline_shorter_side_changes_the_scale(small_folder, shared_data):
     data.create_train_pipeline(shorter_side=8, **kw)
 
 
-
 def test_pipeline_mask_size_draws_masks_large_and_crops_a_window(small_folder):
   """mask_size=m: each training mask is a window of the mask the generator draws at m x m, so its holes have
   the pixel width of an m x m mask; mask_size=0 draws at the crop size, as before the option existed."""
@@ -218,8 +217,8 @@ def test_pipeline_mask_size_draws_masks_large_and_crops_a_window(small_folder):
   small = next(data.create_train_pipeline(**kw))["mask"][..., 0]
   large = next(data.create_train_pipeline(mask_size=48, **kw))["mask"][..., 0]
   assert small.shape == large.shape == (8, 16, 16)
-  pipe = data.create_train_pipeline(**kw)
-  order = pipe._order(0)  # pylint: disable=protected-access
+  with data.create_train_pipeline(**kw) as pipe:
+    order = pipe._order(0)  # pylint: disable=protected-access
   offsets = set()
   for i in range(8):
     rng = lambda: data._seed_rng(2, data._TAG_MASK, 0, int(order[i]))  # pylint: disable=protected-access
