@@ -511,7 +511,7 @@ class TrainPipeline:
       raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     check_crop(crop)
     check_shorter_side(shorter_side, image_size=image_size, crop=crop)
-    check_mask_size(mask_size, image_size=image_size)
+    mask_size = check_mask_size(mask_size, image_size=image_size)
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:
@@ -526,7 +526,7 @@ class TrainPipeline:
     self.edge_sigma = float(edge_sigma)
     self.crop = crop
     self.shorter_side = int(shorter_side)
-    self.mask_size = int(mask_size or 0)
+    self.mask_size = mask_size
     self.flip = bool(flip)
     self.channel_shuffle = bool(channel_shuffle)
     self.num_workers = int(num_workers)
