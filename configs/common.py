@@ -63,6 +63,7 @@ def pconv(phase: int) -> ml_collections.ConfigDict:
   config.crop = 'random'
   config.shorter_side = 0        # > 0: resize to this shorter side before the random crop (0 = native)
   config.mask_size = 0           # > 0: draw masks at this size, train on a crop-sized window (0 = crop size)
+  config.min_mask_size = 0       # > 0: each mask's side drawn uniformly from [min_mask_size, mask_size]
 
   # Model (PConvUNet).
   config.pconv = ml_collections.ConfigDict()
@@ -112,6 +113,7 @@ def edgeconnect(stage: int) -> ml_collections.ConfigDict:
   config.crop = 'center'         # the authors' loader centre-crops to a square, then resizes
   config.shorter_side = 0        # with crop 'random': resize to this shorter side first (0 = native)
   config.mask_size = 0           # > 0: draw masks at this size, train on a crop-sized window (0 = crop size)
+  config.min_mask_size = 0       # > 0: each mask's side drawn uniformly from [min_mask_size, mask_size]
 
   # Networks (defaults = paper; smaller widths only for CPU runs and tests).
   config.edgeconnect = ml_collections.ConfigDict()

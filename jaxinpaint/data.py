@@ -61,7 +61,7 @@ __all__ = [
     "IMAGE_EXTENSIONS", "BUILTIN_TRAIN", "BUILTIN_HELDOUT", "CROP_MODES", "CorruptImageError",
     "CorruptImageWarning", "ImageSource", "FileSource", "TfdsSource", "parse_source_spec", "open_source",
     "load_image", "pil_to_array", "to_rgb_float", "to_uint8", "check_crop", "check_shorter_side",
-    "check_mask_size", "preprocess", "TrainPipeline", "create_train_pipeline",
+    "check_mask_size", "check_min_mask_size", "preprocess", "TrainPipeline", "create_train_pipeline",
     "EvalPair", "create_eval_pairs",
 ]
 
@@ -428,6 +428,20 @@ def check_mask_size(mask_size: int, *, image_size: int) -> int:
   return int(mask_size)
 
 
+def check_min_mask_size(min_mask_size: int, *, mask_size: int, image_size: int) -> int:
+  """`min_mask_size` if it is 0 (every mask drawn at mask_size) or an int in [image_size, mask_size]; else
+  ValueError (also when mask_size is 0: a range needs its upper end)."""
+  if min_mask_size is None or min_mask_size == 0:
+    return 0
+  if not mask_size:
+    raise ValueError(f"min_mask_size={min_mask_size!r} needs mask_size > 0 (the largest side drawn)")
+  if (not isinstance(min_mask_size, (int, np.integer)) or min_mask_size < image_size
+      or min_mask_size > mask_size):
+    raise ValueError(f"min_mask_size must be 0 (every mask drawn at mask_size) or an int in [image_size, "
+                     f"mask_size] = [{image_size}, {mask_size}], got {min_mask_size!r}")
+  return int(min_mask_size)
+
+
 def check_crop(crop: str) -> str:
   """`crop` if it is one of `CROP_MODES`; ValueError naming the modes otherwise."""
   if crop not in CROP_MODES:
@@ -502,7 +516,7 @@ class TrainPipeline:
   def __init__(self, source: ImageSource, mask_sampler: masks_lib.MaskSampler, *, image_size: int,
                batch_size: int, seed: int, with_edges: bool = False, edge_sigma: float = 2.0,
                crop: str = "random", flip: bool = True, channel_shuffle: bool = False, num_workers: int = 0,
-               prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0):
+               prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0, min_mask_size: int = 0):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
       raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(image_size, (int, np.integer)) or image_size < 1:
@@ -512,6 +526,7 @@ class TrainPipeline:
     check_crop(crop)
     check_shorter_side(shorter_side, image_size=image_size, crop=crop)
     mask_size = check_mask_size(mask_size, image_size=image_size)
+    min_mask_size = check_min_mask_size(min_mask_size, mask_size=mask_size, image_size=image_size)
     if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
       raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if not edge_sigma >= 0:
@@ -527,6 +542,7 @@ class TrainPipeline:
     self.crop = crop
     self.shorter_side = int(shorter_side)
     self.mask_size = mask_size
+    self.min_mask_size = min_mask_size
     self.flip = bool(flip)
     self.channel_shuffle = bool(channel_shuffle)
     self.num_workers = int(num_workers)
@@ -592,6 +608,8 @@ class TrainPipeline:
       image = np.ascontiguousarray(image[..., image_rng.permutation(3)])
     mask_rng = _seed_rng(self.seed, _TAG_MASK, epoch, index)
     m = self.mask_size or s
+    if self.min_mask_size:  # a side per mask, drawn only here so the other settings' streams are unchanged
+      m = int(mask_rng.integers(self.min_mask_size, self.mask_size + 1))
     mask = self.mask_sampler(mask_rng, (m, m)).astype(np.float32)
     if m > s:  # a random s x s window of the larger mask (drawn after the mask, so mask_size=0 is unchanged)
       y, x = (int(v) for v in mask_rng.integers(0, m - s + 1, size=2))
@@ -666,7 +684,8 @@ class TrainPipeline:
 def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_size: int, seed: int,
                           with_edges: bool = False, edge_sigma: float = 2.0, crop: str = "random",
                           num_workers: int = 0, flip: bool = True, channel_shuffle: bool = False,
-                          prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0) -> TrainPipeline:
+                          prefetch: int = 2, shorter_side: int = 0, mask_size: int = 0,
+                          min_mask_size: int = 0) -> TrainPipeline:
   """The training input pipeline: an infinite iterator of numpy batch dicts.
 
   Args:
@@ -693,6 +712,9 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
       (0 = draw at image_size). Mask generators scale their strokes with the canvas, so a model trained on
       128x128 crops with mask_size=256 sees holes as wide, in pixels, as a 256x256 evaluation's; drawn at
       128 they are half as wide.
+    min_mask_size: with mask_size, draw each mask's side uniformly from [min_mask_size, mask_size] instead
+      (0 = always mask_size): holes of every width in between, as a test mask set has (e.g. 128..256 for
+      128x128 crops evaluated at 256x256).
 
   Returns:
     `TrainPipeline`: `next(p)` -> {'image': (B,S,S,3), 'mask': (B,S,S,1) 1 = valid[, 'gray', 'edge':
@@ -701,7 +723,8 @@ def create_train_pipeline(*, images: str, masks: str, image_size: int, batch_siz
   return TrainPipeline(open_source(images), masks_lib.from_spec(masks), image_size=image_size,
                        batch_size=batch_size, seed=seed, with_edges=with_edges, edge_sigma=edge_sigma,
                        crop=crop, flip=flip, channel_shuffle=channel_shuffle, num_workers=num_workers,
-                       prefetch=prefetch, shorter_side=shorter_side, mask_size=mask_size)
+                       prefetch=prefetch, shorter_side=shorter_side, mask_size=mask_size,
+                       min_mask_size=min_mask_size)
 
 
 # ----------------------------------------------------------------------------------------------------

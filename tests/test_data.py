@@ -233,6 +233,34 @@ def test_pipeline_mask_size_draws_masks_large_and_crops_a_window(small_folder):
     data.create_train_pipeline(mask_size=8, **kw)
 
 
+def test_pipeline_min_mask_size_draws_each_mask_at_a_side_in_the_range(small_folder):
+  """min_mask_size=lo with mask_size=hi: each mask's side m is drawn from [lo, hi] by the example's mask
+  generator before the mask itself, and the crop-sized window is taken from that m x m mask."""
+  kw = dict(images=str(small_folder), masks="irregular", image_size=16, batch_size=8, seed=3)
+  sampler = masks.from_spec("irregular")
+  batch = next(data.create_train_pipeline(mask_size=40, min_mask_size=20, **kw))["mask"][..., 0]
+  assert batch.shape == (8, 16, 16)
+  with data.create_train_pipeline(**kw) as pipe:
+    order = pipe._order(0)  # pylint: disable=protected-access
+  sides = set()
+  for i in range(8):
+    rng = data._seed_rng(3, data._TAG_MASK, 0, int(order[i]))  # pylint: disable=protected-access
+    m = int(rng.integers(20, 41))
+    assert 20 <= m <= 40
+    full = sampler(rng, (m, m))
+    assert any(np.array_equal(full[y:y + 16, x:x + 16], batch[i])
+               for y in range(m - 15) for x in range(m - 15)), i
+    sides.add(m)
+  assert len(sides) > 1  # the side varies per mask
+  fixed = next(data.create_train_pipeline(mask_size=40, **kw))["mask"][..., 0]
+  assert not np.array_equal(fixed, batch)
+  with pytest.raises(ValueError, match=r"min_mask_size must be 0 \(every mask drawn at mask_size\) or an int in "
+                                       r"\[image_size, mask_size\] = \[16, 40\], got 41"):
+    data.create_train_pipeline(mask_size=40, min_mask_size=41, **kw)
+  with pytest.raises(ValueError, match=r"min_mask_size=20 needs mask_size > 0"):
+    data.create_train_pipeline(min_mask_size=20, **kw)
+
+
 # -- pipeline ----------------------------------------------------------------------------------------
 
 def test_pipeline_batches_determinism_and_content(small_folder, shared_data):

@@ -291,6 +291,7 @@ def test_edgeconnect_optimizers_follow_the_shared_schedule():
     ('--config.crop=middle', 1, "config.crop: crop must be one of"),
     ('--config.shorter_side=8', 1, "config.shorter_side: shorter_side must be 0 (crop at native resolution) or"),
     ('--config.mask_size=8', 1, "config.mask_size: mask_size must be 0 (masks drawn at the crop size) or an int"),
+    ('--config.min_mask_size=64', 1, "config.min_mask_size: min_mask_size=64 needs mask_size > 0"),
 ])
 def test_bad_config_one_clear_line_before_compile(tmp_path, override, devices, expected):
   proc = _popen([REPO / 'train.py', '--config', REPO / 'configs' / 'pconv_tiny.py', '--workdir', tmp_path / 'wd',

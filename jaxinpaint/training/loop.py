@@ -91,6 +91,8 @@ def create_input(task: tasks.Task):
     kwargs['shorter_side'] = config.shorter_side
   if config.get('mask_size'):
     kwargs['mask_size'] = config.mask_size
+  if config.get('min_mask_size'):
+    kwargs['min_mask_size'] = config.min_mask_size
   if config.get('channel_shuffle'):
     kwargs['channel_shuffle'] = True
   kwargs.update(task.pipeline_kwargs())

@@ -99,6 +99,11 @@ def validate_config(config: Config, *, num_devices: int | None = None,
       data.check_mask_size(config.mask_size, image_size=config.image_size)
     except ValueError as e:
       raise ConfigError(f'config.mask_size: {e}') from None
+  if config.get('min_mask_size'):
+    try:
+      data.check_min_mask_size(config.min_mask_size, mask_size=config.get('mask_size'), image_size=config.image_size)
+    except ValueError as e:
+      raise ConfigError(f'config.min_mask_size: {e}') from None
   if config.get('eval_images'):
     _check_images('eval_images', config.eval_images)
     _check_masks('eval_masks' if config.get('eval_masks') else 'masks', config.get('eval_masks') or config.masks)
