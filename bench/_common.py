@@ -262,23 +262,29 @@ def _fingerprint_file(out: pathlib.Path) -> pathlib.Path:
   return out / 'checkpoint_fingerprint.json'
 
 
-def stale_reason(results: dict, out: pathlib.Path, **setup) -> str | None:
+def stale_reason(results: dict, out: pathlib.Path, *, model: str | None = None, **setup) -> str | None:
   """Why the cached evaluate.py results in `out` do not answer the evaluation asked for now, or None if they do.
 
   Args:
     results: the cached results.json (its 'setup' records the settings and the checkpoint it loaded).
     out: the cache folder (`record_fingerprint` wrote the loaded checkpoint's fingerprint there).
+    model: the model asked for now (a workdir, a checkpoint or a shipped model's name, as given to
+      evaluate.py); None skips the check (a classical method).
     **setup: the settings asked for now (e.g. masks, size, seed, limit, masks_per_image, canny_edges).
 
   A report keys its cache by the workdir's name, so a workdir trained again under that name (or another run
   moved to it) must not be answered by the old model's numbers: the results are stale when the checkpoint
-  they loaded is gone, no longer the workdir's latest, or not the files that were evaluated.
+  they loaded is gone, no longer the workdir's latest, or not the files that were evaluated; and when they are
+  of another model than the one asked for (two workdirs of the same name in different folders).
   """
   recorded = results.get('setup', {})
   for key, value in setup.items():
     if recorded.get(key) != value:
       return f'{key} was {recorded.get(key)!r}, now {value!r}'
+  asked = model
   model = recorded.get('model') or {}
+  if asked is not None and not _same_model(str(model.get('source', '')), asked):
+    return f'they are of {model.get("source")!r}, not of {asked!r}'
   checkpoint = str(model.get('checkpoint') or '')
   if not pathlib.Path(checkpoint).is_absolute():
     return None  # a classical method or a shipped model: nothing on disk that training rewrites
@@ -295,6 +301,14 @@ def stale_reason(results: dict, out: pathlib.Path, **setup) -> str | None:
   return None
 
 
+def _same_model(recorded: str, asked: str) -> bool:
+  """Whether evaluate.py's recorded model source names the model asked for: the same path once resolved (a
+  workdir or checkpoint), else the same shipped model name."""
+  if pathlib.Path(recorded).exists() or pathlib.Path(asked).exists():
+    return pathlib.Path(recorded).resolve() == pathlib.Path(asked).resolve()
+  return recorded == asked
+
+
 def record_fingerprint(out: pathlib.Path) -> None:
   """Stores, beside a fresh out/results.json, the fingerprint of the checkpoint it loaded (`stale_reason`)."""
   results = json.loads((out / 'results.json').read_text())
@@ -302,14 +316,14 @@ def record_fingerprint(out: pathlib.Path) -> None:
   _fingerprint_file(out).write_text(json.dumps(checkpoint_fingerprint(checkpoint)))
 
 
-def cached_results(out: pathlib.Path, **setup) -> dict | None:
+def cached_results(out: pathlib.Path, *, model: str | None = None, **setup) -> dict | None:
   """out/results.json if it exists and answers the evaluation `setup` asks for (`stale_reason`), else None;
   prints why a stale one is evaluated again."""
   path = out / 'results.json'
   if not path.is_file():
     return None
   results = json.loads(path.read_text())
-  reason = stale_reason(results, out, **setup)
+  reason = stale_reason(results, out, model=model, **setup)
   if reason:
     print(f'{path}: {reason}; evaluating again', flush=True)
     return None
@@ -319,7 +333,7 @@ def cached_results(out: pathlib.Path, **setup) -> dict | None:
 def evaluated(method: str, out: pathlib.Path, *, checkpoint: str | None, no_eval: bool, **setup) -> dict | None:
   """The results of evaluate.py's evaluation of `method` (`jaxinpaint.evaluation.run` with `setup`) in `out`:
   the cached ones if current (`cached_results`), else computed and cached now; None if `no_eval` and none is."""
-  cached = cached_results(out, **setup)
+  cached = cached_results(out, model=checkpoint, **setup)
   if cached is not None or no_eval:
     return cached
   from jaxinpaint import evaluation  # pylint: disable=import-outside-toplevel

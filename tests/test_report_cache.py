@@ -96,3 +96,18 @@ def test_results_without_a_recorded_fingerprint_are_stale(tmp_path):
   (out / 'checkpoint_fingerprint.json').unlink()
   assert 'are not those evaluated' in _common.stale_reason(json.loads((out / 'results.json').read_text()), out,
                                                            **SETUP)
+
+
+def test_results_of_another_workdir_with_the_same_name_are_stale(tmp_path, capsys):
+  """A report keys its cache by the workdir's name: runs/a/s3 must not be answered by runs/b/s3's results."""
+  evaluated_wd = _workdir(tmp_path / 'b' / 's3', 300)
+  asked_wd = _workdir(tmp_path / 'a' / 's3', 300)
+  out = _evaluated(tmp_path, _model(evaluated_wd, 300))
+  assert _common.cached_results(out, model=str(evaluated_wd), **SETUP) is not None
+  assert _common.cached_results(out, model=str(tmp_path / 'b' / '.' / 's3'), **SETUP) is not None  # same path
+  assert _common.cached_results(out, model=str(asked_wd), **SETUP) is None
+  assert f"they are of {str(evaluated_wd)!r}, not of {str(asked_wd)!r}; evaluating again" in capsys.readouterr().out
+  shipped = _evaluated(tmp_path / 's', {'source': 'pconv_cpu_hour', 'step': 10000,
+                                        'checkpoint': 'pretrained model pconv_cpu_hour (/x/pconv_cpu_hour.npz)'})
+  assert _common.cached_results(shipped, model='pconv_cpu_hour', **SETUP) is not None
+  assert _common.cached_results(shipped, model=str(asked_wd), **SETUP) is None
