@@ -281,20 +281,19 @@ def stale_reason(results: dict, out: pathlib.Path, *, model: str | None = None, 
   for key, value in setup.items():
     if recorded.get(key) != value:
       return f'{key} was {recorded.get(key)!r}, now {value!r}'
-  asked = model
-  model = recorded.get('model') or {}
-  if asked is not None and not _same_model(str(model.get('source', '')), asked):
-    return f'they are of {model.get("source")!r}, not of {asked!r}'
-  checkpoint = str(model.get('checkpoint') or '')
+  evaluated_model = recorded.get('model') or {}
+  if model is not None and not _same_model(str(evaluated_model.get('source', '')), model):
+    return f'they are of {evaluated_model.get("source")!r}, not of {model!r}'
+  checkpoint = str(evaluated_model.get('checkpoint') or '')
   if not pathlib.Path(checkpoint).is_absolute():
     return None  # a classical method or a shipped model: nothing on disk that training rewrites
   if not pathlib.Path(checkpoint).is_dir():
     return f'its checkpoint {checkpoint} no longer exists'
-  source = pathlib.Path(str(model.get('source', '')))
+  source = pathlib.Path(str(evaluated_model.get('source', '')))
   if (source / 'checkpoints').is_dir():
     steps = checkpoint_steps(source)
-    if steps and steps[-1] != model.get('step'):
-      return f'{source} now ends at step {steps[-1]}, the results are of step {model.get("step")}'
+    if steps and steps[-1] != evaluated_model.get('step'):
+      return f'{source} now ends at step {steps[-1]}, the results are of step {evaluated_model.get("step")}'
   fingerprint = _fingerprint_file(out)
   if not fingerprint.is_file() or json.loads(fingerprint.read_text()) != checkpoint_fingerprint(checkpoint):
     return f'the files of its checkpoint {checkpoint} are not those evaluated'

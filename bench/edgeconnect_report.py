@@ -3,7 +3,8 @@
   python bench/edgeconnect_report.py            # defaults: runs/edgeconnect_cpu_s1..s4, the shipped PConv
 
 What it does (evaluations already in --eval_dir are reused, so a re-run only redraws; one whose settings
-differ or whose checkpoint files changed is evaluated again, e.g. after retraining a workdir):
+differ, whose checkpoint files changed (e.g. after retraining a workdir) or that is of another workdir of
+the same name is evaluated again):
   1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
   2. evaluates at 256x256 with the 300 NVIDIA test masks, every photo paired with --masks_per_image
      different masks (27 x 11 = 297 pairs, the pairs of docs/quality.md): EdgeConnect at the last

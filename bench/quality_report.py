@@ -4,7 +4,8 @@
   python bench/quality_report.py --workdir runs/pconv_cpu_hour,runs/pconv_cpu_hour_ft ...   # phase 1 + 2
 
 What it does (evaluations already in --eval_dir are reused, so a re-run only redraws; one whose settings
-differ or whose checkpoint files changed is evaluated again, e.g. after retraining a workdir):
+differ, whose checkpoint files changed (e.g. after retraining a workdir) or that is of another workdir of
+the same name is evaluated again):
   1. writes EVAL_DIR/eval.flist: every photo of ../shared/data/places and ../shared/data/psv (27, sorted);
   2. runs evaluate.py's evaluation (`jaxinpaint.evaluation.run`) at 256x256 with the 300 NVIDIA test masks,
      every photo paired with --masks_per_image different masks (27 x 11 = 297 pairs, ~50 per bucket, each
