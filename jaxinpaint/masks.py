@@ -17,7 +17,7 @@ What this module implements:
   * `hole_ratio`, `hole_ratio_bucket`, `touches_border`, `read_manifest`: bucket bookkeeping matching the
     NVIDIA test set's MANIFEST.csv (`hole_ratio_bucket`, `border_flag_measured` columns).
   * `from_spec`: mask spec strings used by the training/evaluation pipelines:
-    `irregular`, `irregular:0.1-0.2`, `block`, `half`, a mask folder path (white = hole), and
+    `irregular`, `irregular:0.1-0.2`, `irregular@0.7` (smaller shapes), `block`, `half`, a mask folder path (white = hole), and
     weighted mixtures `mix:irregular=3,block=1` (EdgeConnect's MASK=4/5 are
     `mix:block=1,FOLDER=1` and `mix:block=1,half=1,FOLDER=1`). `parse_spec` is its syntax check without
     reading any file, so a config is validated by the parser its training uses.
@@ -282,7 +282,8 @@ def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, scale: float) -> N
 
 
 def irregular(rng: np.random.Generator, shape: tuple[int, int], *,
-              hole_ratio: tuple[float, float] = (0.01, 0.6), max_tries: int = 20) -> np.ndarray:
+              hole_ratio: tuple[float, float] = (0.01, 0.6), max_tries: int = 20,
+              stroke_scale: float = 1.0) -> np.ndarray:
   """Procedural free-form hole mask whose hole fraction lies in the interval (lo, hi].
 
   A target fraction t ~ U(lo, hi] is drawn; random brush strokes, ellipses and lines are added one by
@@ -295,11 +296,16 @@ def irregular(rng: np.random.Generator, shape: tuple[int, int], *,
     shape: (H, W).
     hole_ratio: (lo, hi) with 0 <= lo < hi <= 1, e.g. one of `BUCKET_RANGES`.
     max_tries: restarts before giving up on hitting the interval.
+    stroke_scale: multiplies every shape's size (stroke widths and lengths, ellipse axes), which are
+      otherwise proportional to the canvas side: 0.7 at 256x256 draws holes about as wide in pixels as
+      the default draws at 180x180 (more shapes then make up the same hole fraction).
 
   Returns:
     float32 (H, W) mask, 1 = valid, 0 = hole.
   """
   h, w = _check_shape(shape)
+  if not (isinstance(stroke_scale, (int, float, np.floating)) and 0 < stroke_scale <= 4):
+    raise ValueError(f"stroke_scale must be a number in (0, 4], got {stroke_scale!r}")
   try:
     lo, hi = (float(v) for v in hole_ratio)
   except (TypeError, ValueError):
@@ -322,7 +328,7 @@ def irregular(rng: np.random.Generator, shape: tuple[int, int], *,
       gap = (hi_n - count) / total
       scale = float(np.clip(np.sqrt(gap / 0.1), 0.15, 1.5))
       trial = canvas.copy()
-      _draw_shape(trial, rng, scale)
+      _draw_shape(trial, rng, scale * stroke_scale)
       new = int(np.count_nonzero(trial))
       if new > hi_n:
         fails += 1
@@ -534,7 +540,7 @@ def parse_spec(spec: str) -> tuple:
   """Parses a mask spec string (see `from_spec`) without reading any mask file.
 
   Returns:
-    ('irregular', (lo, hi)), ('block',), ('half',), ('folder', path) or ('mix', ((parsed, weight), ...)).
+    ('irregular', (lo, hi), stroke_scale), ('block',), ('half',), ('folder', path) or ('mix', ((parsed, weight), ...)).
 
   Raises:
     ValueError / FileNotFoundError naming the spec when it is not understood (a folder that does not
@@ -560,10 +566,18 @@ def parse_spec(spec: str) -> tuple:
     if not entries or sum(w for _, w in entries) <= 0:
       raise ValueError(f"mix spec needs at least one NAME=WEIGHT with a positive weight, got {spec!r}")
     return ("mix", tuple(entries))
-  if spec == "irregular":
-    return ("irregular", (0.01, 0.6))
-  if spec.startswith("irregular:"):
-    return ("irregular", bucket_range(spec.split(":", 1)[1]))
+  if spec == "irregular" or spec.startswith(("irregular:", "irregular@")):
+    rest, at, scale = spec[len("irregular"):].partition("@")
+    ratio = bucket_range(rest[1:]) if rest else (0.01, 0.6)  # rest is '' or ':LO-HI'
+    stroke_scale = 1.0
+    if at:
+      try:
+        stroke_scale = float(scale)
+      except ValueError:
+        raise ValueError(f"masks spec {spec!r}: the stroke scale after '@' must be a number, got {scale!r}") from None
+      if not 0 < stroke_scale <= 4:
+        raise ValueError(f"masks spec {spec!r}: the stroke scale after '@' must be in (0, 4], got {scale!r}")
+    return ("irregular", ratio, stroke_scale)
   if spec in ("block", "half"):
     return (spec,)
   path = pathlib.Path(spec).expanduser()
@@ -587,8 +601,8 @@ def _sampler(parsed: tuple, spec: str, augment_folder: bool) -> MaskSampler:
       return samplers[int(rng.choice(len(samplers), p=probs))](rng, shape)
     return MaskSampler(draw_mix, spec)
   if kind == "irregular":
-    ratio = parsed[1]
-    return MaskSampler(lambda rng, shape: irregular(rng, shape, hole_ratio=ratio), spec)
+    ratio, stroke_scale = parsed[1], parsed[2]
+    return MaskSampler(lambda rng, shape: irregular(rng, shape, hole_ratio=ratio, stroke_scale=stroke_scale), spec)
   if kind == "block":
     return MaskSampler(block, spec)
   if kind == "half":
@@ -602,6 +616,8 @@ def from_spec(spec: str | MaskSampler, *, augment_folder: bool = True) -> MaskSa
   Specs:
     'irregular'           free-form masks with hole fraction ~ U(0.01, 0.6].
     'irregular:0.1-0.2'   free-form masks in (0.1, 0.2] (also '(0.1,0.2]').
+    'irregular@0.7'       free-form masks with shapes 0.7x their default size (`irregular`'s
+                          stroke_scale; also 'irregular:0.1-0.2@0.7').
     'block'               EdgeConnect's random W/2 x H/2 block.
     'half'                EdgeConnect's left/right half.
     FOLDER                a mask folder (white = hole), augmented with `augment` unless augment_folder=False.

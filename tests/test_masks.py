@@ -2,6 +2,7 @@
 
 import csv
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -200,10 +201,30 @@ def test_specs_and_mixture_weights():
   assert 265 < (ratios == 0.25).sum() < 335
 
 
+def _widest_hole(mask: np.ndarray) -> float:
+  """The largest distance (px) from a hole pixel to the nearest known pixel (mask: 1 = valid)."""
+  return float(cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, 5).max())
+
+
+def test_stroke_scale_narrows_holes_at_the_same_hole_fraction():
+  """irregular@0.5 draws shapes half their default size: holes about half as wide (the distance from a hole
+  pixel to the known region), with the hole fraction still in the requested bucket."""
+  rng = np.random.default_rng(0)
+  default = [masks.from_spec("irregular:0.2-0.3")(rng, (128, 128)) for _ in range(24)]
+  narrow = [masks.from_spec("irregular:0.2-0.3@0.5")(rng, (128, 128)) for _ in range(24)]
+  assert all(masks.hole_ratio_bucket(m) == "(0.2,0.3]" for m in default + narrow)
+  ratio = np.mean([_widest_hole(m) for m in narrow]) / np.mean([_widest_hole(m) for m in default])
+  assert 0.35 < ratio < 0.75, ratio
+  with pytest.raises(ValueError, match="stroke_scale must be a number in"):
+    masks.irregular(rng, (32, 32), stroke_scale=0)
+
+
 @pytest.mark.parametrize("spec,err", [
     ("bogus", FileNotFoundError), ("mix:block", ValueError), ("mix:block=x", ValueError),
-    ("mix:block=0", ValueError), ("irregular:0.5-0.2", ValueError), ("", ValueError)])
+    ("mix:block=0", ValueError), ("irregular:0.5-0.2", ValueError), ("", ValueError),
+    ("irregular@x", ValueError), ("irregular@0", ValueError), ("irregular:0.1-0.2@5", ValueError)])
 def test_bad_specs(spec, err):
+  """A spec that is not understood is refused with a message naming it."""
   with pytest.raises(err, match="spec|mix|bucket|hole"):
     masks.from_spec(spec)
 
@@ -221,8 +242,10 @@ def test_spec_file_not_folder_and_empty_folder(tmp_path):
 
 def test_parse_spec_checks_what_from_spec_builds(tmp_path):
   """The cheap parser config validation runs is the one from_spec uses: same answers, no file read."""
-  assert masks.parse_spec("irregular") == ("irregular", (0.01, 0.6))
-  assert masks.parse_spec(" irregular:0.1-0.2 ") == ("irregular", (0.1, 0.2))
+  assert masks.parse_spec("irregular") == ("irregular", (0.01, 0.6), 1.0)
+  assert masks.parse_spec(" irregular:0.1-0.2 ") == ("irregular", (0.1, 0.2), 1.0)
+  assert masks.parse_spec("irregular@0.7") == ("irregular", (0.01, 0.6), 0.7)
+  assert masks.parse_spec("irregular:0.1-0.2@0.5") == ("irregular", (0.1, 0.2), 0.5)
   assert masks.parse_spec("mix:block=3,half=1") == ("mix", ((("block",), 3.0), (("half",), 1.0)))
   (tmp_path / "m").mkdir()
   assert masks.parse_spec(str(tmp_path / "m")) == ("folder", tmp_path / "m")  # empty: not read yet
