@@ -17,7 +17,8 @@ What this module implements:
   * `hole_ratio`, `hole_ratio_bucket`, `touches_border`, `read_manifest`: bucket bookkeeping matching the
     NVIDIA test set's MANIFEST.csv (`hole_ratio_bucket`, `border_flag_measured` columns).
   * `from_spec`: mask spec strings used by the training/evaluation pipelines:
-    `irregular`, `irregular:0.1-0.2`, `irregular@0.7` (smaller shapes), `block`, `half`, a mask folder path (white = hole), and
+    `irregular`, `irregular:0.1-0.2`, `irregular@0.7` (smaller shapes), `block`, `half`, a mask folder path
+    (white = hole), and
     weighted mixtures `mix:irregular=3,block=1` (EdgeConnect's MASK=4/5 are
     `mix:block=1,FOLDER=1` and `mix:block=1,half=1,FOLDER=1`). `parse_spec` is its syntax check without
     reading any file, so a config is validated by the parser its training uses.
