@@ -41,7 +41,8 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A specific checkpoint of 
                                   "name (python -m jaxinpaint.pretrained list).")
 _IMAGES = flags.DEFINE_string("images", None, "Ground-truth images: folder, .flist, tfds:NAME[:SPLIT] or builtin[:heldout].")
 _MASKS = flags.DEFINE_string("masks", None, "Masks: a mask folder (white = hole, e.g. the NVIDIA test masks) or a "
-                             "generator spec (irregular, irregular:0.1-0.2, block, half, mix:...).")
+                             "generator spec (irregular, irregular:0.1-0.2, irregular@0.7 = shapes 0.7x their "
+                             "default size, block, half, mix:...).")
 _SIZE = flags.DEFINE_integer("size", 256, "Images and masks are evaluated at size x size.")
 _OUT = flags.DEFINE_string("out", None, "Output folder for results.md, results.json and the PNG grids.")
 _FID_WEIGHTS = flags.DEFINE_string("fid_weights", None, "Inception-v3 weights file (python -m jaxinpaint.weights); "
