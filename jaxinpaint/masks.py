@@ -282,6 +282,10 @@ def _draw_shape(canvas: np.ndarray, rng: np.random.Generator, scale: float) -> N
     cv2.line(canvas, p0, p1, 1, width, lineType=cv2.LINE_8)
 
 
+# Upper bound of `stroke_scale`, enforced by `irregular` (direct callers) and `parse_spec` (a config's spec).
+MAX_STROKE_SCALE = 4.0
+
+
 def irregular(rng: np.random.Generator, shape: tuple[int, int], *,
               hole_ratio: tuple[float, float] = (0.01, 0.6), max_tries: int = 20,
               stroke_scale: float = 1.0) -> np.ndarray:
@@ -305,8 +309,8 @@ def irregular(rng: np.random.Generator, shape: tuple[int, int], *,
     float32 (H, W) mask, 1 = valid, 0 = hole.
   """
   h, w = _check_shape(shape)
-  if not (isinstance(stroke_scale, (int, float, np.floating)) and 0 < stroke_scale <= 4):
-    raise ValueError(f"stroke_scale must be a number in (0, 4], got {stroke_scale!r}")
+  if not (isinstance(stroke_scale, (int, float, np.floating)) and 0 < stroke_scale <= MAX_STROKE_SCALE):
+    raise ValueError(f"stroke_scale must be a number in (0, {MAX_STROKE_SCALE:g}], got {stroke_scale!r}")
   try:
     lo, hi = (float(v) for v in hole_ratio)
   except (TypeError, ValueError):
@@ -576,8 +580,9 @@ def parse_spec(spec: str) -> tuple:
         stroke_scale = float(scale)
       except ValueError:
         raise ValueError(f"masks spec {spec!r}: the stroke scale after '@' must be a number, got {scale!r}") from None
-      if not 0 < stroke_scale <= 4:
-        raise ValueError(f"masks spec {spec!r}: the stroke scale after '@' must be in (0, 4], got {scale!r}")
+      if not 0 < stroke_scale <= MAX_STROKE_SCALE:
+        raise ValueError(f"masks spec {spec!r}: the stroke scale after '@' must be in (0, {MAX_STROKE_SCALE:g}], "
+                         f"got {scale!r}")
     return ("irregular", ratio, stroke_scale)
   if spec in ("block", "half"):
     return (spec,)
