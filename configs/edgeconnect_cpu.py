@@ -18,8 +18,8 @@ Training data: the 524 real photos of `../shared/data/natural` (BSDS500 + Kodak2
 resolution (64x64 in stages 1-2, 128x128 in stages 3-4); masks: the paper's mix, procedural irregular masks
 with 25% rectangular blocks, in stages 3-4 half of the irregular ones with every shape twice as large
 (`irregular@2`); edge labels: Canny (sigma 2) of the full photo, as the authors'. Never the evaluation photos
-(places/psv) nor the NVIDIA test masks. Both generators are fully convolutional, so they train on crops and are evaluated
-at 256x256.
+(places/psv) nor the NVIDIA test masks. Both generators are fully convolutional, so they train on crops and are
+evaluated at 256x256.
 
 Departures from the paper (docs/edgeconnect_quality.md has what was measured about them):
 * width 32 (paper 64) and 4 residual blocks (paper 8): the CPU budget (not compared with other sizes);
