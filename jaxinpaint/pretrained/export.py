@@ -146,7 +146,8 @@ def _card(*, name: str, loaded: predictor.Loaded, meta: dict[str, Any], state: A
   for key, e in meta['storage_effect'].items():
     effect_rows.append(f'| {key} | {e["max_abs"]:.3g} | {e["mean_abs"]:.3g} | {e["max_abs_in_holes"]:.3g} |')
   fp = meta['fingerprint']
-  bf16_note = ', the bound for bfloat16 compute' if meta['config'].get('dtype') == 'bfloat16' else ''
+  tolerance = pretrained.fingerprint_tolerance(meta)
+  bf16_note = ', the bound for bfloat16 compute' if tolerance == pretrained.FINGERPRINT_ATOL_BF16 else ''
   fp_text = '\n'.join(f'- {key}: mean {v["mean"]:.6f}, std {v["std"]:.6f}, min {v["min"]:.6f}, max {v["max"]:.6f}'
                       for key, v in fp.items())
   recipe_text = '\n'.join(f'    {line}' for line in recipe) if recipe else (
@@ -188,7 +189,7 @@ def _card(*, name: str, loaded: predictor.Loaded, meta: dict[str, Any], state: A
       f'Tolerance: outputs of this file are within {meta["tolerance"]:g} of the float32 checkpoint on that input.\n',
       '## Fingerprint\n',
       'The stored model\'s outputs on the fixed input (`tests/test_pretrained.py` recomputes them, tolerance '
-      f'{pretrained.fingerprint_tolerance(meta):g}{bf16_note}):\n',
+      f'{tolerance:g}{bf16_note}):\n',
       fp_text + '\n',
   ]
   return '\n'.join(s for s in sections if s != '')
