@@ -79,6 +79,7 @@ def pconv(phase: int) -> ml_collections.ConfigDict:
   config.loss.style = 120.0
   config.loss.tv = 0.1
   config.loss.ssim = 0.0  # not in the paper: optional 1 - SSIM(I_comp, I_gt) term (jaxinpaint.losses.dssim)
+  config.loss.mse = 0.0   # not in the paper: optional mean((I_comp - I_gt)^2) term, the error PSNR measures
   config.loss.allow_missing_vgg = False  # True: train without perceptual/style when no VGG weights exist
   config.vgg_weights = ''                # .npz from `python -m jaxinpaint.weights convert`
 

@@ -97,7 +97,8 @@ def test_config_files_are_a_package_and_speak_of_the_code(path):
 
 
 PCONV_PAPER = {'loss.valid': 1.0, 'loss.hole': 6.0, 'loss.perceptual': 0.05, 'loss.style': 120.0,
-               'loss.tv': 0.1, 'loss.ssim': 0.0, 'loss.allow_missing_vgg': False, 'lr_schedule': 'constant'}
+               'loss.tv': 0.1, 'loss.ssim': 0.0, 'loss.mse': 0.0, 'loss.allow_missing_vgg': False,
+               'lr_schedule': 'constant'}
 EDGECONNECT_PAPER = {'loss.edge_adversarial': 1.0, 'loss.feature_matching': 10.0, 'loss.l1': 1.0,
                      'loss.adversarial': 0.1, 'loss.perceptual': 0.1, 'loss.style': 250.0, 'adam_b1': 0.0,
                      'adam_b2': 0.9, 'd2g_lr': 0.1, 'batch_size': 8, 'image_size': 256,

@@ -556,6 +556,21 @@ def test_dssim_equals_one_minus_skimage_ssim_and_enters_pconv_loss():
     losses.dssim(out[:, :8], gt[:, :8])
 
 
+def test_mse_term_is_the_composite_squared_error_and_enters_pconv_loss():
+  out, gt, mask = _images(n=2, h=9, w=7)
+  comp = mask * gt + (1.0 - mask) * out  # the composite, written out (M = 1 valid)
+  want = np.mean(np.square(np.broadcast_to(comp, gt.shape) - gt, dtype=np.float64))
+  assert want > 0
+  total, terms = jax.jit(functools.partial(losses.pconv_loss, mse_weight=40.0))(out, gt, mask)
+  np.testing.assert_allclose(terms["mse"], want, rtol=1e-5)
+  np.testing.assert_allclose(total, terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"] + 40.0 * want, rtol=1e-5)
+  assert "mse" not in losses.pconv_loss(out, gt, mask)[1]
+  # Its gradient is 2 (I_out - I_gt) / (N C H W) on the hole pixels and 0 on the valid ones.
+  g = jax.grad(lambda o: losses.pconv_loss(o, gt, mask, mse_weight=1.0)[1]["mse"])(jnp.asarray(out))
+  hole = np.broadcast_to(1.0 - mask, out.shape)
+  np.testing.assert_allclose(g, 2.0 * hole * (out - gt) / out.size, rtol=1e-5, atol=1e-9)
+
+
 def test_edgeconnect_feature_losses_call_features_on_output_and_target_apart():
   out, gt, mask = _pconv_inputs()
   seen = []

@@ -316,6 +316,27 @@ def test_missing_vgg_weights_refused_unless_opted_out():
   training.validate_config(config, num_devices=1)  # no VGG terms -> no weights needed
 
 
+
+def test_pconv_task_loss_reads_the_extra_terms_from_config_loss():
+  """`config.loss.ssim` and `config.loss.mse` (not in the paper) reach `losses.pconv_loss` with their weights."""
+  from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
+  from jaxinpaint.tasks import pconv  # pylint: disable=import-outside-toplevel
+  sys.path.insert(0, str(REPO / 'tests'))
+  import training_worker  # pylint: disable=import-outside-toplevel
+  config = training_worker.apply_overrides(
+      training_worker.tiny_config(), ['--config.loss.perceptual=0.0', '--config.loss.style=0.0',
+                                      '--config.loss.ssim=2.0', '--config.loss.mse=30.0'])
+  rng = np.random.default_rng(0)
+  out, gt = (rng.uniform(size=(2, 16, 16, 3)).astype(np.float32) for _ in range(2))
+  mask = (rng.uniform(size=(2, 16, 16, 1)) > 0.5).astype(np.float32)
+  total, terms = pconv.loss_fn(config, out, gt, mask)
+  comp = mask * gt + (1 - mask) * out
+  np.testing.assert_allclose(terms['mse'], np.mean(np.square(comp - gt)), rtol=1e-5)
+  np.testing.assert_allclose(terms['ssim'], losses.dssim(comp, gt), rtol=1e-5)
+  l = config.loss
+  np.testing.assert_allclose(total, l.valid * terms['valid'] + l.hole * terms['hole'] + l.tv * terms['tv']
+                             + 2.0 * terms['ssim'] + 30.0 * terms['mse'], rtol=1e-5)
+
 # ------------------------------------------------------------------ observability and inference
 
 def test_observability_files(reference_run):

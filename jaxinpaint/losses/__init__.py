@@ -7,7 +7,8 @@ out, hyper-parameters keyword-only. One namespace over one module per family:
   ([Liu2018]);
 * `edgeconnect`: `edgeconnect_l1`, `edgeconnect_perceptual`, `edgeconnect_style` ([Nazeri2019]);
 * `gan`: `adversarial` (nsgan / lsgan / hinge, `GAN_TYPES`) and `feature_matching` ([Nazeri2019]);
-* `ssim`: `dssim`, 1 - SSIM (an optional extra term of `pconv_loss`);
+* `ssim`: `dssim`, 1 - SSIM (an optional extra term of `pconv_loss`, `ssim_weight`; its other optional extra
+  term, `mse_weight`, is the composite's mean squared error; neither is in [Liu2018]);
 * `gram_matrix`, shared by both papers' style losses.
 
 The losses depend on JAX, NumPy and one lower building block of this package, `jaxinpaint.metrics`

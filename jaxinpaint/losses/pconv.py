@@ -215,6 +215,7 @@ def pconv_loss(output: ArrayLike, target: ArrayLike, mask: ArrayLike, *,
                style_weight: float = 120.0,
                tv_weight: float = 0.1,
                ssim_weight: float = 0.0,
+               mse_weight: float = 0.0,
                feature_layers: Sequence[str] = PCONV_FEATURE_LAYERS) -> tuple[Array, dict[str, Array]]:
   r"""The total loss of [Liu2018].
 
@@ -235,6 +236,9 @@ def pconv_loss(output: ArrayLike, target: ArrayLike, mask: ArrayLike, *,
       by default); `style_weight` multiplies both L_style_out and L_style_comp.
     ssim_weight: weight of `dssim`(I_comp, I_gt), an extra term that is not in [Liu2018] (0, the
       default, leaves it out of the total and of ``terms``).
+    mse_weight: weight of the mean squared error of the composite, mean((I_comp - I_gt)^2) over all N*C*H*W
+      elements (= the hole pixels' squared error, size-averaged like L_hole): the error PSNR measures, an
+      extra term that is not in [Liu2018] (0, the default, leaves it out of the total and of ``terms``).
     feature_layers: keys of `feature_fn`'s output used by the perceptual and style terms.
 
   Returns:
@@ -256,6 +260,9 @@ def pconv_loss(output: ArrayLike, target: ArrayLike, mask: ArrayLike, *,
   if ssim_weight:
     terms["ssim"] = dssim(comp, target)
     total = total + ssim_weight * terms["ssim"]
+  if mse_weight:
+    terms["mse"] = jnp.mean(jnp.square(comp - target))
+    total = total + mse_weight * terms["mse"]
   if feature_fn is not None:
     f_out, f_comp, f_gt = batched_features(feature_fn, [output, comp], "pconv_loss", constant=[target])
     layers = tuple(feature_layers)

@@ -84,7 +84,8 @@ def feature_fn(config: Config):
 def loss_fn(config: Config, output, target, mask):
   l = config.loss
   fn = feature_fn(config)
-  kwargs = dict(valid_weight=l.valid, hole_weight=l.hole, tv_weight=l.tv, ssim_weight=l.get('ssim', 0.0))
+  kwargs = dict(valid_weight=l.valid, hole_weight=l.hole, tv_weight=l.tv, ssim_weight=l.get('ssim', 0.0),
+                mse_weight=l.get('mse', 0.0))
   if fn is not None:
     kwargs.update(feature_fn=fn, perceptual_weight=l.perceptual, style_weight=l.style)
   return losses.pconv_loss(output, target, mask, **kwargs)
