@@ -316,7 +316,6 @@ def test_missing_vgg_weights_refused_unless_opted_out():
   training.validate_config(config, num_devices=1)  # no VGG terms -> no weights needed
 
 
-
 def test_pconv_task_loss_reads_the_extra_terms_from_config_loss():
   """`config.loss.ssim` and `config.loss.mse` (not in the paper) reach `losses.pconv_loss` with their weights."""
   from jaxinpaint import losses  # pylint: disable=import-outside-toplevel
